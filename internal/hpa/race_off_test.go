@@ -1,0 +1,5 @@
+//go:build !race
+
+package hpa
+
+const raceEnabled = false
