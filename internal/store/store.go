@@ -1,0 +1,257 @@
+// Package store keeps voice-processing jobs in PostgreSQL. The API gateway
+// creates a row per upload and the worker moves it through
+// queued → processing → done|failed. Redis holds only job ids; this table is
+// the source of truth for a job's audio, state and result.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Job states. The worker owns transitions after queued; the store does not
+// guard them, so an at-least-once redelivery may legitimately move a job
+// back to processing and complete it again.
+const (
+	StatusQueued     = "queued"
+	StatusProcessing = "processing"
+	StatusDone       = "done"
+	StatusFailed     = "failed"
+)
+
+// ErrNotFound is returned when no job has the given id.
+var ErrNotFound = errors.New("store: job not found")
+
+// Job is one row of the jobs table.
+type Job struct {
+	ID        string
+	Status    string // queued|processing|done|failed
+	Attempts  int
+	Audio     []byte
+	Result    json.RawMessage // nil until the job is done
+	Error     string          // empty unless the job failed
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Store is safe for concurrent use; it wraps a pgxpool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// migrationLockKey is the pg_advisory lock id that serializes migrations.
+// Any constant works as long as every replica uses the same one; this is
+// "voiceasst" in ASCII so it is recognisable in pg_locks.
+const migrationLockKey int64 = 0x766f6963656173
+
+// migrations are applied in order, each once, recorded in schema_migrations.
+// Append only: never edit a migration that has shipped.
+var migrations = []string{
+	1: `CREATE TABLE IF NOT EXISTS jobs (
+		id         text        PRIMARY KEY,
+		status     text        NOT NULL CHECK (status IN ('queued','processing','done','failed')),
+		attempts   integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+		audio      bytea       NOT NULL,
+		result     jsonb,
+		error      text        NOT NULL DEFAULT '',
+		created_at timestamptz NOT NULL DEFAULT now(),
+		updated_at timestamptz NOT NULL DEFAULT now()
+	);
+	CREATE INDEX IF NOT EXISTS jobs_status_updated_at ON jobs (status, updated_at);`,
+}
+
+// Open connects a pool to dsn and brings the schema up to date.
+//
+// Many replicas may start at once (a rollout, an HPA scale-up). Even
+// CREATE TABLE IF NOT EXISTS is not safe under concurrency in PostgreSQL: two
+// sessions can both see the table missing and one fails on the pg_type unique
+// index. So migrations run in one transaction holding a transaction-scoped
+// advisory lock (pg_advisory_xact_lock); the lock is released on commit or
+// when the connection dies, so a crashed replica cannot leave it held.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open pool: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrate: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+		return fmt.Errorf("store: migrate: advisory lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("store: migrate: schema_migrations: %w", err)
+	}
+	var current int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("store: migrate: read version: %w", err)
+	}
+	latest := len(migrations) - 1
+	if current >= latest {
+		// A newer replica already migrated further; old code must keep
+		// working against it (migrations are additive), so this is fine.
+		return tx.Commit(ctx)
+	}
+	for v := current + 1; v <= latest; v++ {
+		if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("store: migration %d: %w", v, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, v); err != nil {
+			return fmt.Errorf("store: record migration %d: %w", v, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("store: migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// NewID returns 32 random hex digits (128 bits, like a UUID without dashes).
+func NewID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// ValidID reports whether id has the shape NewID produces, so callers can
+// answer 404 for garbage without a database round trip.
+func ValidID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Create inserts a queued job holding audio and returns its new id.
+func (s *Store) Create(ctx context.Context, audio []byte) (string, error) {
+	id, err := NewID()
+	if err != nil {
+		return "", fmt.Errorf("store: new id: %w", err)
+	}
+	if audio == nil {
+		audio = []byte{} // the column is NOT NULL; nil would be sent as NULL
+	}
+	if _, err := s.pool.Exec(ctx,
+		`INSERT INTO jobs (id, status, audio) VALUES ($1, $2, $3)`, id, StatusQueued, audio); err != nil {
+		return "", fmt.Errorf("store: create job: %w", err)
+	}
+	return id, nil
+}
+
+// Get returns the whole job, audio included.
+func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
+	return s.get(ctx, id, true)
+}
+
+// GetMeta returns the job without its audio. Status polls are frequent and
+// the audio can be megabytes, so the gateway's GET uses this.
+func (s *Store) GetMeta(ctx context.Context, id string) (*Job, error) {
+	return s.get(ctx, id, false)
+}
+
+func (s *Store) get(ctx context.Context, id string, withAudio bool) (*Job, error) {
+	audioCol := "audio"
+	if !withAudio {
+		audioCol = "NULL::bytea"
+	}
+	var (
+		j      Job
+		result []byte
+	)
+	err := s.pool.QueryRow(ctx,
+		`SELECT id, status, attempts, `+audioCol+`, result, error, created_at, updated_at
+		   FROM jobs WHERE id = $1`, id).
+		Scan(&j.ID, &j.Status, &j.Attempts, &j.Audio, &result, &j.Error, &j.CreatedAt, &j.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get job %s: %w", id, err)
+	}
+	if result != nil {
+		j.Result = json.RawMessage(result)
+	}
+	return &j, nil
+}
+
+// MarkProcessing records that a worker started attempt number attempt.
+func (s *Store) MarkProcessing(ctx context.Context, id string, attempt int) error {
+	return s.update(ctx, "mark processing", id,
+		`UPDATE jobs SET status = $2, attempts = $3, updated_at = now() WHERE id = $1`,
+		StatusProcessing, attempt)
+}
+
+// Complete stores the result (which must be valid JSON) and marks the job
+// done, clearing any error left by an earlier failed attempt.
+func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage) error {
+	if !json.Valid(result) {
+		return fmt.Errorf("store: complete job %s: result is not valid JSON", id)
+	}
+	// Sent as text and cast: jsonb parses it, and the raw bytes are kept
+	// exactly as the worker produced them up to jsonb normalization.
+	return s.update(ctx, "complete", id,
+		`UPDATE jobs SET status = $2, result = $3::jsonb, error = '', updated_at = now() WHERE id = $1`,
+		StatusDone, string(result))
+}
+
+// Fail marks the job failed with a human-readable reason.
+func (s *Store) Fail(ctx context.Context, id string, reason string) error {
+	return s.update(ctx, "fail", id,
+		`UPDATE jobs SET status = $2, error = $3, updated_at = now() WHERE id = $1`,
+		StatusFailed, reason)
+}
+
+func (s *Store) update(ctx context.Context, what, id, sql string, args ...any) error {
+	tag, err := s.pool.Exec(ctx, sql, append([]any{id}, args...)...)
+	if err != nil {
+		return fmt.Errorf("store: %s job %s: %w", what, id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Ping checks that PostgreSQL answers a query (not just that a pooled
+// connection exists), for readiness probes.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.pool.Ping(ctx)
+}
+
+// Close closes the pool, waiting for acquired connections to be released.
+func (s *Store) Close() {
+	s.pool.Close()
+}

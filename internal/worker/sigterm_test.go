@@ -1,0 +1,173 @@
+package worker_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/voiceassist/autoscaling/internal/queue"
+	"github.com/voiceassist/autoscaling/internal/store"
+	"github.com/voiceassist/autoscaling/internal/testenv"
+	"github.com/voiceassist/autoscaling/internal/worker"
+)
+
+// buildWorker builds cmd/voiceassist-worker into a temporary directory.
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "voiceassist-worker")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/voiceassist/autoscaling/cmd/voiceassist-worker")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// workerProc is the worker binary running as a subprocess.
+type workerProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	url    string
+	exited chan struct{}
+}
+
+func startProc(t *testing.T, bin string, e *env, args ...string) *workerProc {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	p := &workerProc{stderr: &bytes.Buffer{}, url: "http://" + addr, exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), "REDIS_ADDR="+e.redis.Addr, "DATABASE_URL="+e.pg.DSN, "LISTEN_ADDR="+addr,
+		"WORKER_CONCURRENCY=2", "REAP_INTERVAL=100ms")
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("worker stderr:\n%s", p.stderr.String())
+		}
+	})
+	waitFor(t, 20*time.Second, "worker /ready", func() bool {
+		resp, err := httpClient.Get(p.url + "/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return p
+}
+
+// sigterm sends SIGTERM and returns the exit code and how long exit took.
+func (p *workerProc) sigterm(t *testing.T, within time.Duration) (int, time.Duration) {
+	t.Helper()
+	begin := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(within):
+		t.Fatalf("worker still running %v after SIGTERM", within)
+	}
+	return p.cmd.ProcessState.ExitCode(), time.Since(begin)
+}
+
+// SIGTERM mid-job loses nothing. With a job longer than the drain timeout
+// the binary exits 0 in time and the job is back in the queue; with one that
+// fits, the job is done. Either way a second worker leaves it done.
+func TestSIGTERMMidJobLosesNothing(t *testing.T) {
+	bin := buildWorker(t)
+	e := newEnv(t)
+	q, _ := queue.New(e.rdb, queue.DefaultName, queue.Options{})
+
+	for _, tc := range []struct {
+		name         string
+		simulate     string
+		drain        string
+		wantInQueue  bool
+		maxExitDelay time.Duration
+	}{
+		{"JobOutlastsDrainTimeout", "60s", "500ms", true, 3 * time.Second},
+		{"JobFinishesWithinDrain", "1s", "10s", false, 8 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProc(t, bin, e, "--simulate-work", tc.simulate, "--drain-timeout", tc.drain)
+			id := newJob(t, e, q, wav(t, 0.5))
+			waitStatus(t, e.st, id, store.StatusProcessing, 20*time.Second)
+			code, took := p.sigterm(t, 15*time.Second)
+			if code != 0 {
+				t.Fatalf("exit code %d after SIGTERM, want 0", code)
+			}
+			if took > tc.maxExitDelay {
+				t.Errorf("exit took %v, want under %v", took, tc.maxExitDelay)
+			}
+			j := jobStatus(t, e.st, id)
+			s := stats(t, q)
+			switch {
+			case j.Status == store.StatusDone:
+				if tc.wantInQueue {
+					t.Errorf("job done although it outlasts the drain timeout")
+				}
+				if s.Depth+s.Inflight+s.Delayed != 0 {
+					t.Errorf("job done but still queued: %+v", s)
+				}
+			case s.Depth == 1 && s.Inflight == 0:
+				if !tc.wantInQueue {
+					t.Errorf("job released although it fits in the drain timeout")
+				}
+			default:
+				t.Fatalf("job lost: status %s, queue %+v", j.Status, s)
+			}
+			// Every stderr line is a JSON log record.
+			sc := bufio.NewScanner(bytes.NewReader(p.stderr.Bytes()))
+			for sc.Scan() {
+				var rec map[string]any
+				if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || rec["msg"] == nil {
+					t.Errorf("log line is not slog JSON: %s", sc.Text())
+				}
+			}
+			if !strings.Contains(p.stderr.String(), "draining") {
+				t.Errorf("no draining log line:\n%s", p.stderr.String())
+			}
+			// A second worker finishes whatever is left.
+			r := start(t, e.rdb, e.st, worker.Config{})
+			waitStatus(t, e.st, id, store.StatusDone, 20*time.Second)
+			r.shutdown(t, 10*time.Second)
+		})
+	}
+}
+
+func TestBinaryHelpAndBadConfig(t *testing.T) {
+	bin := buildWorker(t)
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	for _, s := range []string{"-concurrency", "WORKER_CONCURRENCY", "-redis-addr", "REDIS_ADDR", "-database-url", "DATABASE_URL",
+		"-drain-timeout", "DRAIN_TIMEOUT", "-listen", ":9090", "SIGTERM"} {
+		if !bytes.Contains(out, []byte(s)) {
+			t.Errorf("--help lacks %q", s)
+		}
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, err = cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !bytes.Contains(out, []byte("DATABASE_URL")) {
+		t.Fatalf("without DATABASE_URL: %v %s; want exit 2 naming DATABASE_URL", err, out)
+	}
+}

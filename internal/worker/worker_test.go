@@ -1,0 +1,517 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/voiceassist/autoscaling/internal/audio"
+	"github.com/voiceassist/autoscaling/internal/queue"
+	"github.com/voiceassist/autoscaling/internal/store"
+	"github.com/voiceassist/autoscaling/internal/testenv"
+	"github.com/voiceassist/autoscaling/internal/worker"
+)
+
+// env is a real Redis and a real PostgreSQL with the jobs table.
+type env struct {
+	redis *testenv.Redis
+	rdb   *redis.Client
+	pg    *testenv.Postgres
+	st    *store.Store
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{redis: testenv.StartRedis(t), pg: testenv.StartPostgres(t)}
+	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr, PoolSize: 32})
+	t.Cleanup(func() { e.rdb.Close() })
+	st, err := store.Open(context.Background(), e.pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	e.st = st
+	return e
+}
+
+var queueSeq atomic.Int64
+
+// uniqueQueue isolates subtests that share one Redis.
+func uniqueQueue() string { return fmt.Sprintf("test-%d", queueSeq.Add(1)) }
+
+// wav synthesizes a mono 16 kHz WAV of "syllables": 300 ms bursts of a
+// 220 Hz tone with harmonics, 200 ms apart, over faint noise.
+func wav(t testing.TB, seconds float64) []byte {
+	t.Helper()
+	const rate = 16000
+	n := int(seconds * rate)
+	s := make([]float64, n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range s {
+		s[i] = 0.001 * (rng.Float64()*2 - 1)
+		if pos := i % (rate / 2); pos >= rate/5 {
+			ph := 2 * math.Pi * 220 * float64(i) / rate
+			s[i] += 0.3*math.Sin(ph) + 0.15*math.Sin(2*ph) + 0.08*math.Sin(3*ph)
+		}
+	}
+	var b bytes.Buffer
+	if err := audio.Encode(&b, &audio.Clip{SampleRate: rate, Channels: [][]float64{s}}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func quietLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewJSONHandler(io.Discard, nil))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// running is a worker started in this process.
+type running struct {
+	w    *worker.Worker
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func start(t *testing.T, rdb *redis.Client, st worker.JobStore, cfg worker.Config) *running {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger(t)
+	}
+	if cfg.ReapInterval == 0 {
+		cfg.ReapInterval = 50 * time.Millisecond
+	}
+	w, err := worker.New(rdb, st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{w: w, stop: cancel, done: make(chan struct{})}
+	go func() { defer close(r.done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-r.done })
+	return r
+}
+
+// shutdown cancels the worker's context (what SIGTERM does in main) and
+// waits for Run to return.
+func (r *running) shutdown(t *testing.T, within time.Duration) time.Duration {
+	t.Helper()
+	begin := time.Now()
+	r.stop()
+	select {
+	case <-r.done:
+	case <-time.After(within):
+		t.Fatalf("worker did not stop within %v", within)
+	}
+	return time.Since(begin)
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func jobStatus(t *testing.T, st *store.Store, id string) *store.Job {
+	t.Helper()
+	j, err := st.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("get job %s: %v", id, err)
+	}
+	return j
+}
+
+func waitStatus(t *testing.T, st *store.Store, id, status string, timeout time.Duration) *store.Job {
+	t.Helper()
+	var j *store.Job
+	waitFor(t, timeout, "job "+id+" "+status, func() bool {
+		j = jobStatus(t, st, id)
+		return j.Status == status
+	})
+	return j
+}
+
+// metric returns the value of a counter or gauge, or a histogram's count,
+// whose labels include the given name=value pairs.
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return 0
+}
+
+func newJob(t *testing.T, e *env, q *queue.Queue, audio []byte) string {
+	t.Helper()
+	id, err := e.st.Create(context.Background(), audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Enqueue(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func stats(t *testing.T, q *queue.Queue) queue.Stats {
+	t.Helper()
+	s, err := q.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The worker tests share one Redis and one PostgreSQL (each subtest its own
+// queue): starting PostgreSQL costs seconds on a 2-core machine.
+func TestWorker(t *testing.T) {
+	e := newEnv(t)
+
+	t.Run("EndToEnd", func(t *testing.T) {
+		r := start(t, e.rdb, e.st, worker.Config{Queue: uniqueQueue()})
+		id := newJob(t, e, r.w.Queue(), wav(t, 2))
+		j := waitStatus(t, e.st, id, store.StatusDone, 20*time.Second)
+		var res audio.Result
+		if err := json.Unmarshal(j.Result, &res); err != nil {
+			t.Fatalf("result %s: %v", j.Result, err)
+		}
+		if res.DurationSeconds != 2 || res.SampleRate != 16000 || res.Channels != 1 || len(res.Voiced) == 0 {
+			t.Fatalf("result %s", j.Result)
+		}
+		if j.Attempts != 1 || j.Error != "" {
+			t.Fatalf("job %+v", j)
+		}
+		waitFor(t, 5*time.Second, "ack", func() bool { s := stats(t, r.w.Queue()); return s.Inflight == 0 && s.Depth == 0 })
+		reg := r.w.Registry()
+		if v := metric(t, reg, "voiceassist_worker_jobs_processed_total"); v != 1 {
+			t.Errorf("processed %v", v)
+		}
+		if v := metric(t, reg, "voiceassist_worker_audio_seconds_processed_total"); v != 2 {
+			t.Errorf("audio seconds %v", v)
+		}
+		if v := metric(t, reg, "voiceassist_worker_job_duration_seconds", "outcome", "done"); v != 1 {
+			t.Errorf("duration observations %v", v)
+		}
+		if v := metric(t, reg, "go_goroutines"); v == 0 {
+			t.Error("no Go collector")
+		}
+	})
+
+	t.Run("ManyJobsConcurrentlyEachOnce", func(t *testing.T) {
+		r := start(t, e.rdb, e.st, worker.Config{Queue: uniqueQueue(), Concurrency: 4})
+		clip := wav(t, 0.5)
+		ids := make([]string, 40)
+		for i := range ids {
+			ids[i] = newJob(t, e, r.w.Queue(), clip)
+		}
+		for _, id := range ids {
+			if j := waitStatus(t, e.st, id, store.StatusDone, 60*time.Second); j.Attempts != 1 {
+				t.Errorf("job %s: %d attempts, want 1", id, j.Attempts)
+			}
+		}
+		waitFor(t, 5*time.Second, "all acked", func() bool {
+			return metric(t, r.w.Registry(), "voiceassist_worker_jobs_processed_total") == 40
+		})
+	})
+
+	t.Run("PoisonJobsDeadLettered", func(t *testing.T) {
+		r := start(t, e.rdb, e.st, worker.Config{Queue: uniqueQueue(), QueueOptions: queue.Options{MaxAttempts: 5}})
+		q := r.w.Queue()
+		bad := newJob(t, e, q, []byte("this is not a WAV file"))
+		// The spec's test pushes bare ids by hand: no row exists for them.
+		if err := e.rdb.LPush(context.Background(), q.Keys().Ready, "job1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		j := waitStatus(t, e.st, bad, store.StatusFailed, 20*time.Second)
+		if !strings.Contains(j.Error, "decode audio") {
+			t.Errorf("row error %q", j.Error)
+		}
+		waitFor(t, 10*time.Second, "2 dead letters", func() bool { return stats(t, q).Dead == 2 })
+		dl, _ := q.DeadLetters(context.Background(), 10)
+		reasons := map[string]queue.DeadLetter{}
+		for _, d := range dl {
+			reasons[d.ID] = d
+		}
+		if d := reasons["job1"]; d.Attempts != 1 || !strings.Contains(d.Reason, "no row") {
+			t.Errorf("job1 dead letter %+v: want 1 attempt, reason naming the missing row", d)
+		}
+		if d := reasons[bad]; d.Attempts != 1 || !strings.Contains(d.Reason, "decode audio") {
+			t.Errorf("bad-audio dead letter %+v", d)
+		}
+		reg := r.w.Registry()
+		if v := metric(t, reg, "voiceassist_worker_jobs_dead_lettered_total"); v != 2 {
+			t.Errorf("dead lettered %v", v)
+		}
+		if v := metric(t, reg, "voiceassist_worker_jobs_failed_total", "kind", "permanent"); v != 2 {
+			t.Errorf("permanent failures %v", v)
+		}
+	})
+
+	t.Run("TransientFailureRetriedWithBackoff", func(t *testing.T) {
+		fs := &flakyStore{Store: e.st}
+		fs.failCompletes.Store(2)
+		r := start(t, e.rdb, fs, worker.Config{Queue: uniqueQueue(),
+			QueueOptions: queue.Options{MaxAttempts: 5, BackoffBase: 50 * time.Millisecond}})
+		id := newJob(t, e, r.w.Queue(), wav(t, 0.5))
+		j := waitStatus(t, e.st, id, store.StatusDone, 20*time.Second)
+		if j.Attempts != 3 {
+			t.Errorf("done on attempt %d, want 3 (two transient failures)", j.Attempts)
+		}
+		if v := metric(t, r.w.Registry(), "voiceassist_worker_jobs_failed_total", "kind", "transient"); v != 2 {
+			t.Errorf("transient failures %v", v)
+		}
+	})
+
+	t.Run("TransientFailureOutOfAttempts", func(t *testing.T) {
+		fs := &flakyStore{Store: e.st}
+		fs.failCompletes.Store(1 << 30)
+		r := start(t, e.rdb, fs, worker.Config{Queue: uniqueQueue(),
+			QueueOptions: queue.Options{MaxAttempts: 2, BackoffBase: 20 * time.Millisecond}})
+		id := newJob(t, e, r.w.Queue(), wav(t, 0.5))
+		j := waitStatus(t, e.st, id, store.StatusFailed, 20*time.Second)
+		if !strings.Contains(j.Error, "gave up after 2 attempts") {
+			t.Errorf("row error %q", j.Error)
+		}
+		if s := stats(t, r.w.Queue()); s.Dead != 1 || s.Delayed != 0 || s.Depth != 0 {
+			t.Errorf("queue %+v", s)
+		}
+	})
+
+	// kill -9 of a worker: the job was claimed and never acked. After the
+	// lease the reaper (run by the surviving worker) returns it and it is
+	// processed on attempt 2.
+	t.Run("CrashedWorkerJobRedelivered", func(t *testing.T) {
+		name := uniqueQueue()
+		opts := queue.Options{Lease: 400 * time.Millisecond}
+		q, _ := queue.New(e.rdb, name, opts)
+		id := newJob(t, e, q, wav(t, 0.5))
+		if l, err := q.TryClaim(context.Background()); err != nil || l == nil || l.ID != id {
+			t.Fatalf("crashing consumer's claim: %v %v", l, err)
+		}
+		start(t, e.rdb, e.st, worker.Config{Queue: name, QueueOptions: opts})
+		j := waitStatus(t, e.st, id, store.StatusDone, 20*time.Second)
+		if j.Attempts != 2 {
+			t.Errorf("done on attempt %d, want 2", j.Attempts)
+		}
+	})
+
+	// A job longer than its lease keeps it through heartbeats: a second
+	// worker on the same queue never gets it.
+	t.Run("LeaseRenewedDuringLongJob", func(t *testing.T) {
+		name := uniqueQueue()
+		cfg := worker.Config{Queue: name, SimulateWork: 1500 * time.Millisecond,
+			QueueOptions: queue.Options{Lease: 300 * time.Millisecond}}
+		a := start(t, e.rdb, e.st, cfg)
+		id := newJob(t, e, a.w.Queue(), wav(t, 0.5))
+		waitStatus(t, e.st, id, store.StatusProcessing, 10*time.Second)
+		b := start(t, e.rdb, e.st, cfg)
+		j := waitStatus(t, e.st, id, store.StatusDone, 20*time.Second)
+		if j.Attempts != 1 {
+			t.Errorf("done on attempt %d, want 1: the lease was not renewed", j.Attempts)
+		}
+		for _, r := range []*running{a, b} {
+			if v := metric(t, r.w.Registry(), "voiceassist_worker_lease_lost_total"); v != 0 {
+				t.Errorf("lease lost %v", v)
+			}
+		}
+	})
+
+	// SIGTERM with a job that finishes within the drain timeout: it is done.
+	t.Run("DrainFinishesJobInFlight", func(t *testing.T) {
+		r := start(t, e.rdb, e.st, worker.Config{Queue: uniqueQueue(), SimulateWork: 700 * time.Millisecond, DrainTimeout: 10 * time.Second})
+		id := newJob(t, e, r.w.Queue(), wav(t, 0.5))
+		waitStatus(t, e.st, id, store.StatusProcessing, 10*time.Second)
+		r.shutdown(t, 10*time.Second)
+		if j := jobStatus(t, e.st, id); j.Status != store.StatusDone {
+			t.Fatalf("after drain the job is %s, want done", j.Status)
+		}
+		if s := stats(t, r.w.Queue()); s.Inflight != 0 || s.Depth != 0 {
+			t.Fatalf("queue after drain %+v", s)
+		}
+	})
+
+	// SIGTERM with a job longer than the drain timeout: the worker stops in
+	// time and the job is back at the front of the queue, its attempt not
+	// spent; the next worker finishes it.
+	t.Run("DrainTimeoutReleasesJob", func(t *testing.T) {
+		name := uniqueQueue()
+		r := start(t, e.rdb, e.st, worker.Config{Queue: name, SimulateWork: time.Minute, DrainTimeout: 300 * time.Millisecond})
+		id := newJob(t, e, r.w.Queue(), wav(t, 0.5))
+		waitStatus(t, e.st, id, store.StatusProcessing, 10*time.Second)
+		if took := r.shutdown(t, 5*time.Second); took > 2*time.Second {
+			t.Errorf("shutdown took %v with a 300ms drain timeout", took)
+		}
+		s := stats(t, r.w.Queue())
+		if s.Depth != 1 || s.Inflight != 0 {
+			t.Fatalf("after drain timeout: %+v, want the job back in the ready list", s)
+		}
+		start(t, e.rdb, e.st, worker.Config{Queue: name})
+		if j := waitStatus(t, e.st, id, store.StatusDone, 20*time.Second); j.Attempts != 1 {
+			t.Errorf("finished on attempt %d, want 1 (a release does not spend an attempt)", j.Attempts)
+		}
+	})
+
+	t.Run("HealthReadyMetricsEndpoints", func(t *testing.T) {
+		r := start(t, e.rdb, e.st, worker.Config{Queue: uniqueQueue()})
+		ts := httptest.NewServer(r.w.Handler())
+		defer ts.Close()
+		for path, want := range map[string]int{"/health": 200, "/ready": 200, "/metrics": 200} {
+			if code, body := get(t, ts.URL+path); code != want {
+				t.Errorf("GET %s: %d %s", path, code, body)
+			}
+		}
+		_, body := get(t, ts.URL+"/metrics")
+		for _, m := range []string{"voiceassist_worker_jobs_processed_total", "voiceassist_worker_job_duration_seconds_bucket",
+			"voiceassist_worker_jobs_failed_total", "process_cpu_seconds_total", "go_goroutines"} {
+			if !strings.Contains(body, m) {
+				t.Errorf("/metrics lacks %s", m)
+			}
+		}
+		// Draining: not ready.
+		r.stop()
+		<-r.done
+		if code, body := get(t, ts.URL+"/ready"); code != 503 || !strings.Contains(body, "draining") {
+			t.Errorf("/ready while draining: %d %s", code, body)
+		}
+		if code, _ := get(t, ts.URL+"/health"); code != 200 {
+			t.Errorf("/health while draining: %d", code)
+		}
+	})
+}
+
+// /ready follows Redis: false while it is down, true when it is back; the
+// worker keeps running through the outage and processes jobs afterwards.
+func TestReadyFollowsRedisOutage(t *testing.T) {
+	e := newEnv(t)
+	r := start(t, e.rdb, e.st, worker.Config{})
+	ts := httptest.NewServer(r.w.Handler())
+	defer ts.Close()
+	if code, body := get(t, ts.URL+"/ready"); code != 200 {
+		t.Fatalf("/ready: %d %s", code, body)
+	}
+	e.redis.Stop()
+	code, body := get(t, ts.URL+"/ready")
+	if code != 503 || !strings.Contains(body, "redis") {
+		t.Fatalf("/ready with Redis down: %d %s", code, body)
+	}
+	if code, _ := get(t, ts.URL+"/health"); code != 200 {
+		t.Fatalf("/health with Redis down: %d (liveness must not depend on Redis)", code)
+	}
+	time.Sleep(300 * time.Millisecond) // let consumers hit the outage
+	e.redis.Start()
+	waitFor(t, 15*time.Second, "/ready after Redis is back", func() bool { c, _ := get(t, ts.URL+"/ready"); return c == 200 })
+	id := newJob(t, e, r.w.Queue(), wav(t, 0.5))
+	waitStatus(t, e.st, id, store.StatusDone, 20*time.Second)
+}
+
+// PostgreSQL down: /ready is false and a job fails transiently — retried
+// later, never dead-lettered while attempts remain, never lost.
+func TestPostgresOutageIsTransient(t *testing.T) {
+	e := newEnv(t)
+	r := start(t, e.rdb, e.st, worker.Config{StoreTimeout: time.Second,
+		QueueOptions: queue.Options{MaxAttempts: 100, BackoffBase: 100 * time.Millisecond, BackoffMax: 200 * time.Millisecond}})
+	ts := httptest.NewServer(r.w.Handler())
+	defer ts.Close()
+	id, err := e.st.Create(context.Background(), wav(t, 0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pg.Stop()
+	if code, body := get(t, ts.URL+"/ready"); code != 503 || !strings.Contains(body, "postgres") {
+		t.Fatalf("/ready with PostgreSQL down: %d %s", code, body)
+	}
+	if err := r.w.Queue().Enqueue(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "two transient failures", func() bool {
+		return metric(t, r.w.Registry(), "voiceassist_worker_jobs_failed_total", "kind", "transient") >= 2
+	})
+	s := stats(t, r.w.Queue())
+	if s.Dead != 0 || s.Depth+s.Delayed+s.Inflight != 1 {
+		t.Fatalf("queue during the outage %+v: want the job still queued, not dead", s)
+	}
+}
+
+// flakyStore is the real store with injected Complete failures, to drive the
+// transient-failure path deterministically (a real outage is tested above).
+type flakyStore struct {
+	*store.Store
+	failCompletes atomic.Int64
+}
+
+func (f *flakyStore) Complete(ctx context.Context, id string, result json.RawMessage) error {
+	if f.failCompletes.Add(-1) >= 0 {
+		return errors.New("injected: connection reset by peer")
+	}
+	return f.Store.Complete(ctx, id, result)
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
