@@ -81,6 +81,8 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 		return &UsageError{Err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	cmd.AddCommand(newRenderCommand(streams))
+	cmd.AddCommand(newSimulateCommand(streams))
+	cmd.AddCommand(newLintCommand(streams))
 	return cmd
 }
 

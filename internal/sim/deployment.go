@@ -1,0 +1,274 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/voiceassist/autoscaling/internal/hpa"
+)
+
+// Names of the Deployments the simulator has a model for (DESIGN.md).
+const (
+	GatewayName = "voiceassist-server"
+	WorkerName  = "voiceassist-worker"
+)
+
+type kind uint8
+
+const (
+	gatewayKind kind = iota
+	workerKind
+)
+
+// deployment is one Deployment with its ReplicaSet's pods.
+type deployment struct {
+	name string
+	kind kind
+	spec int32 // spec.replicas as the HPA sets it
+	pods []pod
+	seq  int
+
+	containers []hpa.Container // requests of the pod template, shared by all pods
+	cpuRequest float64         // millicores per pod
+	memRequest float64         // MiB per pod
+	cpuLimit   float64         // millicores per pod (0: none)
+	probe      int64           // readiness probe period, seconds
+	grace      int64           // terminationGracePeriodSeconds
+
+	pending, startup float64 // mean Pending and start-up seconds
+
+	// metrics-server's latest scrape and the adapter's answer, as the HPA reads them
+	cpuMetrics, memMetrics, rpsMetrics hpa.PodMetrics
+	hpaPods                            []hpa.Pod
+	// averages of the same samples, for display: millicores, MiB, req/s
+	cpuAvg, memAvg, rpsAvg float64
+}
+
+func newDeployment(d *appsv1.Deployment, k kind, pending, startup float64) (*deployment, error) {
+	core := corev1.Pod{}
+	core.Name = d.Name
+	core.Spec = d.Spec.Template.Spec
+	hp := hpa.PodFromCore(&core)
+	dep := &deployment{
+		name:       d.Name,
+		kind:       k,
+		containers: hp.Containers,
+		probe:      0,
+		grace:      30,
+		pending:    pending,
+		startup:    startup,
+		cpuMetrics: hpa.PodMetrics{},
+		memMetrics: hpa.PodMetrics{},
+		rpsMetrics: hpa.PodMetrics{},
+	}
+	// Requests for display and utilization; a missing request stays 0 and
+	// the HPA's own calculator reports it when a metric needs it.
+	if v, err := hpa.PodRequest(&hp, "", corev1.ResourceCPU); err == nil {
+		dep.cpuRequest = float64(v)
+	}
+	if v, err := hpa.PodRequest(&hp, "", corev1.ResourceMemory); err == nil {
+		dep.memRequest = float64(v) / 1000 / mebibyte
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if l, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+			dep.cpuLimit += float64(l.MilliValue())
+		} else {
+			dep.cpuLimit = math.Inf(1)
+		}
+		if c.ReadinessProbe != nil {
+			period := int64(c.ReadinessProbe.PeriodSeconds)
+			if period <= 0 {
+				period = 10 // the API default
+			}
+			dep.probe = max(dep.probe, period)
+		}
+	}
+	if len(d.Spec.Template.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("Deployment %s/%s: no containers", d.Namespace, d.Name)
+	}
+	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+		dep.grace = *g
+	}
+	return dep, nil
+}
+
+const mebibyte = 1024 * 1024
+
+// create adds one pod at t (the ReplicaSet controller reacting to a scale-up).
+func (d *deployment) create(t int64, g rng, jitter float64) {
+	d.seq++
+	running := t + int64(math.Round(g.jitter(d.pending, jitter)))
+	ready := running + int64(math.Ceil(g.jitter(d.startup, jitter)))
+	if d.probe > 0 {
+		// the first probe that passes: probes run every period from container start
+		ready = running + (ready-running+d.probe-1)/d.probe*d.probe
+	}
+	d.pods = append(d.pods, pod{name: podName(d.name, d.seq), created: t, runningAt: running, readyAt: max(ready, running), goneAt: -1})
+}
+
+// active counts pods that are not terminating (status.replicas).
+func (d *deployment) active() int32 {
+	var n int32
+	for i := range d.pods {
+		if !d.pods[i].deleted {
+			n++
+		}
+	}
+	return n
+}
+
+// readyCount counts pods that receive work.
+func (d *deployment) readyCount(t int64) int {
+	n := 0
+	for i := range d.pods {
+		if d.pods[i].ready(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// scale sets spec.replicas and lets the ReplicaSet create or delete pods.
+func (d *deployment) scale(t int64, replicas int32, g rng, jitter, drain float64) {
+	d.spec = replicas
+	for n := d.active(); n < replicas; n++ {
+		d.create(t, g, jitter)
+	}
+	for n := d.active(); n > replicas; n-- {
+		p := d.victim(t)
+		p.deleted = true
+		switch {
+		case !p.running(t) || t < p.readyAt:
+			p.goneAt = t + 1
+		case d.kind == gatewayKind:
+			p.goneAt = t + min(int64(math.Ceil(drain)), d.grace)
+		default:
+			p.goneAt = t + d.grace // sooner if its jobs finish (worker.step)
+		}
+	}
+}
+
+// victim picks the pod to delete like the ReplicaSet controller's
+// ActivePods ordering: Pending before Running, not ready before ready, the
+// most recently ready first, then the newest.
+func (d *deployment) victim(t int64) *pod {
+	var best *pod
+	rank := func(p *pod) (int, int64, int64) {
+		switch {
+		case !p.running(t):
+			return 0, 0, -p.created
+		case t < p.readyAt:
+			return 1, 0, -p.created
+		default:
+			return 2, -p.readyAt, -p.created
+		}
+	}
+	for i := range d.pods {
+		p := &d.pods[i]
+		if p.deleted {
+			continue
+		}
+		if best == nil {
+			best = p
+			continue
+		}
+		a1, a2, a3 := rank(p)
+		b1, b2, b3 := rank(best)
+		if a1 < b1 || (a1 == b1 && (a2 < b2 || (a2 == b2 && a3 < b3))) {
+			best = p
+		}
+	}
+	return best
+}
+
+// reap removes pods whose process has exited, keeping creation order.
+// Worker pods hand their unfinished jobs back to the queue.
+func (d *deployment) reap(t int64, q *jobQueue) {
+	j := 0
+	for i := range d.pods {
+		p := &d.pods[i]
+		if p.deleted && t >= p.goneAt {
+			for k := range p.slots {
+				if p.slots[k].busy {
+					q.pushFront(p.slots[k].arrival)
+				}
+			}
+			continue
+		}
+		if i != j {
+			d.pods[j] = *p
+		}
+		j++
+	}
+	d.pods = d.pods[:j]
+}
+
+// scrapeMetricsServer is one metrics-server scrape at t: every running pod
+// scraped twice or more reports its CPU rate since the previous scrape and
+// its memory now. Values are milli-units as the resource metrics API gives.
+func (d *deployment) scrapeMetricsServer(t int64) {
+	clear(d.cpuMetrics)
+	clear(d.memMetrics)
+	var cpuSum, memSum float64
+	for i := range d.pods {
+		p := &d.pods[i]
+		if !p.running(t) {
+			continue
+		}
+		if p.msScrapes > 0 && t > p.msPrevT {
+			w := t - p.msPrevT
+			ts := at(t)
+			d.cpuMetrics[p.name] = hpa.Sample{Value: int64(math.Round((p.cpuCum - p.msPrevCum) / float64(w))), Timestamp: ts, Window: secs(w)}
+			d.memMetrics[p.name] = hpa.Sample{Value: int64(math.Round(p.mem*mebibyte)) * 1000, Timestamp: ts, Window: secs(w)}
+			cpuSum += (p.cpuCum - p.msPrevCum) / float64(w)
+			memSum += p.mem
+		}
+		p.msScrapes++
+		p.msPrevT = t
+		p.msPrevCum = p.cpuCum
+	}
+	d.cpuAvg, d.memAvg = avg(cpuSum, len(d.cpuMetrics)), avg(memSum, len(d.memMetrics))
+}
+
+func avg(sum float64, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+// scrapePrometheus records every running pod's request counter.
+func (d *deployment) scrapePrometheus(t int64) {
+	for i := range d.pods {
+		if d.pods[i].running(t) {
+			d.pods[i].pushProm(t)
+		}
+	}
+}
+
+// queryAdapter is Prometheus Adapter answering the custom metrics API for
+// http_requests_per_second at t: sum(rate(http_requests_total[window])) per pod.
+func (d *deployment) queryAdapter(t, window int64) {
+	clear(d.rpsMetrics)
+	sum := 0.0
+	for i := range d.pods {
+		p := &d.pods[i]
+		if v, last, ok := p.rate(t, window); ok {
+			d.rpsMetrics[p.name] = hpa.Sample{Value: int64(math.Round(v * 1000)), Timestamp: at(last), Window: secs(window)}
+			sum += v
+		}
+	}
+	d.rpsAvg = avg(sum, len(d.rpsMetrics))
+}
+
+// listPods is the pod lister's answer for the HPA at t.
+func (d *deployment) listPods(t int64) []hpa.Pod {
+	d.hpaPods = d.hpaPods[:0]
+	for i := range d.pods {
+		d.hpaPods = append(d.hpaPods, d.pods[i].hpaPod(t, d.containers))
+	}
+	return d.hpaPods
+}
