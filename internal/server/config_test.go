@@ -1,0 +1,98 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseConfigDefaultsEnvAndFlags(t *testing.T) {
+	var out bytes.Buffer
+	c, err := ParseConfig("x", nil, envOf(map[string]string{"DATABASE_URL": "postgres://db/x"}), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":8000" || c.Queue != "voice-jobs" || c.MaxUploadBytes != 25<<20 ||
+		c.PreStopDelay != 5*time.Second || c.ShutdownGrace != 25*time.Second || c.RedisAddr != "voiceassist-redis:6379" {
+		t.Fatalf("defaults: %+v", c)
+	}
+
+	env := envOf(map[string]string{
+		"LISTEN_ADDR": ":9999", "REDIS_ADDR": "r:1", "DATABASE_URL": "postgres://env/x", "QUEUE_NAME": "q-env",
+		"MAX_UPLOAD_BYTES": "10MiB", "PRE_STOP_DELAY": "2s", "REDIS_PASSWORD": "secret", "REDIS_DB": "3",
+		"LOG_LEVEL": "debug", "DECODE_MEMORY_BYTES": "1GiB",
+	})
+	c, err = ParseConfig("x", []string{"--queue", "q-flag", "--max-upload-bytes=1024", "-shutdown-grace=40s"}, env, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":9999" || c.RedisAddr != "r:1" || c.DatabaseURL != "postgres://env/x" || c.RedisPassword != "secret" || c.RedisDB != 3 {
+		t.Errorf("env not applied: %+v", c)
+	}
+	if c.Queue != "q-flag" || c.MaxUploadBytes != 1024 || c.ShutdownGrace != 40*time.Second {
+		t.Errorf("flags must win over env: %+v", c)
+	}
+	if c.PreStopDelay != 2*time.Second || c.LogLevel != slog.LevelDebug || c.DecodeMemoryBytes != 1<<30 {
+		t.Errorf("env durations/levels/sizes: %+v", c)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://db/x"}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no database", nil, map[string]string{}, "DATABASE_URL"},
+		{"bad env duration", nil, map[string]string{"DATABASE_URL": "x", "PRE_STOP_DELAY": "5"}, "PRE_STOP_DELAY"},
+		{"bad env size", nil, map[string]string{"DATABASE_URL": "x", "MAX_UPLOAD_BYTES": "lots"}, "MAX_UPLOAD_BYTES"},
+		{"bad flag size", []string{"--max-upload-bytes=-1"}, base, "max-upload-bytes"},
+		{"grace shorter than pre-stop", []string{"--pre-stop-delay=30s"}, base, "--shutdown-grace"},
+		{"unknown flag", []string{"--nope"}, base, "nope"},
+		{"stray argument", []string{"serve"}, base, "unexpected arguments"},
+	}
+	for _, c := range cases {
+		var out bytes.Buffer
+		_, err := ParseConfig("x", c.args, envOf(c.env), &out)
+		if err == nil || !strings.Contains(err.Error()+out.String(), c.want) {
+			t.Errorf("%s: err %v (output %q), want mention of %q", c.name, err, out.String(), c.want)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	_, err := ParseConfig("voiceassist-server", []string{"--help"}, envOf(nil), &out)
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("err = %v, want ErrHelp", err)
+	}
+	for _, want := range []string{"-listen", "LISTEN_ADDR", "-redis-addr", "REDIS_ADDR", "-database-url", "DATABASE_URL",
+		"-queue", "QUEUE_NAME", "-max-upload-bytes", "-pre-stop-delay", "-shutdown-grace", "REDIS_PASSWORD", "SIGTERM"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1024": 1024, "25MiB": 25 << 20, "25 MiB": 25 << 20, "1k": 1024, "2G": 2 << 30, "7B": 7} {
+		got, err := parseBytes(in)
+		if err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "1.5MiB", "-1", "99999999999GiB"} {
+		if _, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) accepted", in)
+		}
+	}
+}

@@ -1,0 +1,266 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/voiceassist/autoscaling/internal/audio"
+	"github.com/voiceassist/autoscaling/internal/store"
+)
+
+// writeTimeout bounds the create-then-enqueue sequence of one upload.
+const writeTimeout = 10 * time.Second
+
+// apiError is an error response chosen deep in a helper.
+type apiError struct {
+	code    int
+	errCode string
+	detail  string
+}
+
+func (e *apiError) write(w http.ResponseWriter) { writeError(w, e.code, e.errCode, e.detail) }
+
+// rawAudioTypes are the Content-Types accepted for a raw WAV body. An
+// absent Content-Type is accepted too: the WAV decoder, not the header,
+// decides what is audio. (curl --data-binary sends
+// application/x-www-form-urlencoded unless told otherwise; that gets 415 with
+// a message saying what to send.)
+var rawAudioTypes = map[string]bool{
+	"audio/wav": true, "audio/x-wav": true, "audio/wave": true, "audio/vnd.wave": true,
+	"application/octet-stream": true,
+}
+
+// readAudio returns the uploaded WAV bytes: the raw body, or the multipart
+// form field "audio". Nothing beyond MaxUploadBytes is ever read.
+func (s *Server) readAudio(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	limit := s.cfg.MaxUploadBytes
+	tooBig := &apiError{http.StatusRequestEntityTooLarge, "payload_too_large",
+		fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
+	if r.ContentLength > limit {
+		return nil, tooBig // refuse before reading a byte
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+
+	ct := r.Header.Get("Content-Type")
+	var (
+		src       io.Reader
+		mediaType string
+	)
+	if ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return nil, &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type",
+				fmt.Sprintf("cannot parse Content-Type %q: %v", ct, err)}
+		}
+		mediaType = mt
+	}
+	switch {
+	case mediaType == "" || rawAudioTypes[mediaType]:
+		src = body
+	case mediaType == "multipart/form-data":
+		r.Body = body
+		mr, err := r.MultipartReader()
+		if err != nil {
+			return nil, &apiError{http.StatusBadRequest, "bad_multipart", err.Error()}
+		}
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				return nil, &apiError{http.StatusBadRequest, "missing_audio",
+					`multipart form has no field named "audio"`}
+			}
+			if err != nil {
+				if isTooBig(err) {
+					return nil, tooBig
+				}
+				return nil, &apiError{http.StatusBadRequest, "bad_multipart", err.Error()}
+			}
+			if part.FormName() == "audio" {
+				src = part
+				break
+			}
+			// Other fields are skipped; NextPart discards their content.
+		}
+	default:
+		return nil, &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("Content-Type %q: send the WAV as the raw body (audio/wav) or as multipart/form-data field \"audio\"", mediaType)}
+	}
+
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation instead of doublings up to 25 MiB
+	}
+	if _, err := buf.ReadFrom(src); err != nil {
+		if isTooBig(err) {
+			return nil, tooBig
+		}
+		return nil, &apiError{http.StatusBadRequest, "bad_body", "reading request body: " + err.Error()}
+	}
+	if buf.Len() == 0 {
+		return nil, &apiError{http.StatusBadRequest, "empty_body", "no audio: the request body (or the \"audio\" field) is empty"}
+	}
+	return buf.Bytes(), nil
+}
+
+func isTooBig(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+// decodeExpansion is the worst-case ratio of decoded to encoded size: the
+// decoder keeps float64 samples (8 bytes) and the smallest encoding is 8-bit
+// PCM (1 byte per sample).
+const decodeExpansion = 8
+
+// decode validates b as a WAV the worker will be able to process and returns
+// the clip with a release func to call once the clip is no longer used.
+//
+// Decoding expands the upload up to 8x (a 25 MiB upload of 8-bit audio is
+// 200 MiB of float64), so concurrent decodes share a memory budget
+// (DecodeMemoryBytes): a burst of large uploads waits here instead of
+// pushing the pod past its memory limit into the OOM killer.
+func (s *Server) decode(ctx context.Context, b []byte) (*audio.Clip, func(), *apiError) {
+	weight := min(int64(len(b))*decodeExpansion, s.cfg.DecodeMemoryBytes)
+	if err := s.decodeBudget.Acquire(ctx, weight); err != nil {
+		return nil, nil, &apiError{http.StatusServiceUnavailable, "overloaded", "gave up waiting for decoder capacity: " + err.Error()}
+	}
+	release := func() { s.decodeBudget.Release(weight) }
+	clip, err := audio.Decode(bytes.NewReader(b))
+	if err == nil {
+		return clip, release, nil
+	}
+	release()
+	switch {
+	case errors.Is(err, audio.ErrTooLarge):
+		return nil, nil, &apiError{http.StatusRequestEntityTooLarge, "audio_too_large", err.Error()}
+	case errors.Is(err, audio.ErrUnsupported):
+		return nil, nil, &apiError{http.StatusUnsupportedMediaType, "unsupported_audio", err.Error()}
+	case errors.Is(err, audio.ErrMalformed):
+		return nil, nil, &apiError{http.StatusBadRequest, "invalid_audio", err.Error()}
+	default:
+		// A bytes.Reader cannot fail, so this is a decoder bug, not the client's.
+		return nil, nil, &apiError{http.StatusInternalServerError, "internal", "decoding audio: " + err.Error()}
+	}
+}
+
+// jobResponse is the JSON shape of a job. The audio is never echoed back.
+type jobResponse struct {
+	ID        string          `json:"id"`
+	Status    string          `json:"status"`
+	Attempts  int             `json:"attempts"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	CreatedAt *time.Time      `json:"created_at,omitempty"`
+	UpdatedAt *time.Time      `json:"updated_at,omitempty"`
+}
+
+// createJob: validate, store, enqueue. The order matters: validation comes
+// first so bad uploads write nothing; the row is written before the id is
+// queued so a worker never claims an id it cannot find; and a failed enqueue
+// marks the row failed and answers 503, so a job is never left "queued" with
+// nobody going to process it while the client believes it was accepted.
+func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Jobs == nil || s.deps.Queue == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "job store or queue not configured")
+		return
+	}
+	b, aerr := s.readAudio(w, r)
+	if aerr != nil {
+		aerr.write(w)
+		return
+	}
+	_, release, aerr := s.decode(r.Context(), b)
+	if aerr != nil {
+		aerr.write(w)
+		return
+	}
+	release() // only validation: the worker decodes again
+	reqID := RequestID(r.Context())
+
+	// Once we start writing, finish even if the client goes away: stopping
+	// between Create and Enqueue is exactly the half-written state to avoid.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	defer cancel()
+	id, err := s.deps.Jobs.Create(ctx, b)
+	if err != nil {
+		s.log.Error("create job", "request_id", reqID, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "could not store the job; retry later")
+		return
+	}
+	if err := s.deps.Queue.Enqueue(ctx, id); err != nil {
+		s.log.Error("enqueue job; marking it failed", "request_id", reqID, "job_id", id, "err", err)
+		if ferr := s.deps.Jobs.Fail(ctx, id, "not queued: "+err.Error()); ferr != nil {
+			// Both stores are unhappy. The row stays "queued" but the client
+			// gets 503 and never learns the id, so nothing is silently lost;
+			// the log line lets an operator find it.
+			s.log.Error("mark unqueued job failed", "request_id", reqID, "job_id", id, "err", ferr)
+		}
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "queue_unavailable", "could not queue the job; nothing was accepted, retry later")
+		return
+	}
+	s.log.Info("job queued", "request_id", reqID, "job_id", id, "bytes", len(b))
+	w.Header().Set("Location", "/v1/jobs/"+id)
+	writeJSON(w, http.StatusAccepted, jobResponse{ID: id, Status: store.StatusQueued})
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	notFound := func() { writeError(w, http.StatusNotFound, "not_found", "no job with id "+id) }
+	if !store.ValidID(id) {
+		notFound() // cannot exist; spare the database
+		return
+	}
+	if s.deps.Jobs == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "job store not configured")
+		return
+	}
+	j, err := s.deps.Jobs.GetMeta(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		notFound()
+		return
+	}
+	if err != nil {
+		s.log.Error("get job", "request_id", RequestID(r.Context()), "job_id", id, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "could not read the job; retry later")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store") // status changes; never cache
+	writeJSON(w, http.StatusOK, jobResponse{
+		ID: j.ID, Status: j.Status, Attempts: j.Attempts, Result: j.Result, Error: j.Error,
+		CreatedAt: &j.CreatedAt, UpdatedAt: &j.UpdatedAt,
+	})
+}
+
+// analyze runs the worker's analysis synchronously on the gateway. It is
+// bounded by MaxAnalyzeDuration of audio so one request cannot hold a core
+// for long; longer recordings belong in POST /v1/jobs.
+func (s *Server) analyze(w http.ResponseWriter, r *http.Request) {
+	b, aerr := s.readAudio(w, r)
+	if aerr != nil {
+		aerr.write(w)
+		return
+	}
+	clip, release, aerr := s.decode(r.Context(), b)
+	if aerr != nil {
+		aerr.write(w)
+		return
+	}
+	defer release()
+	if d := time.Duration(clip.Duration() * float64(time.Second)); d > s.cfg.MaxAnalyzeDuration {
+		writeError(w, http.StatusRequestEntityTooLarge, "audio_too_long",
+			fmt.Sprintf("clip is %.2f s; /v1/analyze takes at most %s, submit longer audio to POST /v1/jobs",
+				d.Seconds(), s.cfg.MaxAnalyzeDuration))
+		return
+	}
+	writeJSON(w, http.StatusOK, audio.Analyze(clip))
+}
