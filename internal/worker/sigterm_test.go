@@ -171,3 +171,34 @@ func TestBinaryHelpAndBadConfig(t *testing.T) {
 		t.Fatalf("without DATABASE_URL: %v %s; want exit 2 naming DATABASE_URL", err, out)
 	}
 }
+
+// kill -9 mid-job: the process gets no chance to release its job, so the
+// lease is all that saves it. After the lease expires another worker's
+// reaper returns the job and it is processed, on its second attempt.
+func TestSIGKILLMidJobReprocessedAfterLease(t *testing.T) {
+	bin := buildWorker(t)
+	e := newEnv(t)
+	q, _ := queue.New(e.rdb, queue.DefaultName, queue.Options{})
+
+	p := startProc(t, bin, e, "--simulate-work", "60s", "--lease", "2s")
+	id := newJob(t, e, q, wav(t, 0.5))
+	waitStatus(t, e.st, id, store.StatusProcessing, 20*time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+	if s := stats(t, q); s.Inflight != 1 {
+		t.Fatalf("after kill -9 the job should still be leased to the dead worker: %+v", s)
+	}
+	killed := time.Now()
+	r := start(t, e.rdb, e.st, worker.Config{})
+	waitStatus(t, e.st, id, store.StatusDone, 30*time.Second)
+	r.shutdown(t, 10*time.Second)
+	if j := jobStatus(t, e.st, id); j.Attempts != 2 {
+		t.Errorf("job done on attempt %d, want 2 (the killed worker's attempt counts)", j.Attempts)
+	}
+	if s := stats(t, q); s.Depth+s.Inflight+s.Delayed+s.Dead != 0 {
+		t.Errorf("job done but still in the queue: %+v", s)
+	}
+	t.Logf("reprocessed %v after kill -9", time.Since(killed).Round(time.Millisecond))
+}
