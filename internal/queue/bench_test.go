@@ -2,7 +2,11 @@ package queue_test
 
 import (
 	"context"
+	"encoding/csv"
+	"net"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,7 +17,7 @@ import (
 
 // Run both in one invocation so they share the machine's state:
 //
-//	go test -run '^$' -bench 'EnqueueClaimAck|RedisLPushRPop' -benchtime 3s ./internal/queue/
+//	go test -run '^$' -bench 'EnqueueClaimAck|RedisLPushRPop|RedisBenchmarkTool' -benchtime 3s ./internal/queue/
 //
 // BenchmarkRedisLPushRPop is the reference: the cheapest possible, unsafe
 // queue (a job popped by a consumer that dies is lost) on the same kind of
@@ -53,6 +57,41 @@ func BenchmarkRedisLPushRPop(b *testing.B) {
 				}
 				return rdb.RPop(ctx, "bench:raw").Err()
 			})
+		})
+	}
+}
+
+// BenchmarkRedisBenchmarkTool is the limit: redis-server's own load tool,
+// redis-benchmark (Debian's redis-tools), doing b.N LPUSH then b.N RPOP on a
+// server started the same way, with 1 and 8 connections. It reports the
+// rate of LPUSH+RPOP pairs, comparable with the jobs/s above.
+func BenchmarkRedisBenchmarkTool(b *testing.B) {
+	tool, err := exec.LookPath("redis-benchmark")
+	if err != nil {
+		b.Fatal("redis-benchmark not on PATH: run scripts/setup-debian.sh")
+	}
+	srv, _ := newRedis(b)
+	host, port, _ := net.SplitHostPort(srv.Addr)
+	for _, clients := range []int{1, 8} {
+		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
+			b.ResetTimer()
+			out, err := exec.Command(tool, "-h", host, "-p", port, "-t", "lpush,rpop",
+				"-n", strconv.Itoa(max(b.N, 1000)), "-c", strconv.Itoa(clients), "--csv").Output()
+			if err != nil {
+				b.Fatalf("redis-benchmark: %v", err)
+			}
+			rows, err := csv.NewReader(strings.NewReader(string(out))).ReadAll()
+			if err != nil {
+				b.Fatalf("redis-benchmark csv: %v\n%s", err, out)
+			}
+			rps := map[string]float64{}
+			for _, r := range rows[1:] {
+				rps[r[0]], _ = strconv.ParseFloat(r[1], 64)
+			}
+			if rps["LPUSH"] == 0 || rps["RPOP"] == 0 {
+				b.Fatalf("redis-benchmark gave no LPUSH/RPOP rates:\n%s", out)
+			}
+			b.ReportMetric(1/(1/rps["LPUSH"]+1/rps["RPOP"]), "jobs/s")
 		})
 	}
 }
