@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"time"
 
+	"github.com/voiceassist/autoscaling/internal/envflag"
 	"github.com/voiceassist/autoscaling/internal/queue"
 )
 
@@ -32,24 +32,24 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Flags
 	w := &f.Worker
 	fs := flag.NewFlagSet("voiceassist-worker", flag.ContinueOnError)
 	fs.SetOutput(out)
-	e := envFlags{fs: fs, getenv: getenv}
+	e := envflag.Set{FS: fs, Getenv: getenv}
 	var level string
-	e.str(&f.RedisAddr, "redis-addr", "REDIS_ADDR", "localhost:6379", "Redis holding the job queue: host:port or redis://[:password@]host:port/db")
+	e.String(&f.RedisAddr, "redis-addr", "REDIS_ADDR", "localhost:6379", "Redis holding the job queue: host:port or redis://[:password@]host:port/db")
 	f.RedisPassword = getenv("REDIS_PASSWORD")
-	e.int(&f.RedisDB, "redis-db", "REDIS_DB", 0, "Redis database number (the password comes only from $REDIS_PASSWORD)")
-	e.str(&f.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL holding the jobs table, e.g. postgres://user:pass@voiceassist-postgres:5432/voiceassist?sslmode=disable (required; prefer the env var, it keeps the password out of ps)")
-	e.str(&w.Queue, "queue", "QUEUE_NAME", queue.DefaultName, "queue to consume (keys voiceassist:queue:{name}...)")
-	e.str(&f.Listen, "listen", "LISTEN_ADDR", ":9090", "address serving /health, /ready and /metrics")
-	e.int(&w.Concurrency, "concurrency", "WORKER_CONCURRENCY", 4, "jobs processed at once (each uses up to one CPU)")
-	e.dur(&w.DrainTimeout, "drain-timeout", "DRAIN_TIMEOUT", 25*time.Second, "after SIGTERM, how long jobs in flight may run before they are released back to the queue; keep it a few seconds below terminationGracePeriodSeconds")
-	e.dur(&w.QueueOptions.Lease, "lease", "JOB_LEASE", 30*time.Second, "lease on a claimed job, renewed every third of it while the job runs; a crashed worker's job is redelivered after it")
-	e.int(&w.QueueOptions.MaxAttempts, "max-attempts", "MAX_ATTEMPTS", 5, "claims a job gets before a transient failure or expired lease dead-letters it")
-	e.dur(&w.QueueOptions.BackoffBase, "backoff-base", "BACKOFF_BASE", time.Second, "delay before the first retry; doubles per attempt")
-	e.dur(&w.QueueOptions.BackoffMax, "backoff-max", "BACKOFF_MAX", 5*time.Minute, "longest retry delay")
-	e.dur(&w.ReapInterval, "reap-interval", "REAP_INTERVAL", 5*time.Second, "how often this worker returns expired leases and promotes due retries (every worker does; it is safe)")
-	e.dur(&w.StoreTimeout, "store-timeout", "STORE_TIMEOUT", 10*time.Second, "timeout of each PostgreSQL call")
-	e.dur(&w.SimulateWork, "simulate-work", "SIMULATE_WORK", 0, "extra time per job to emulate a heavier model in autoscaling load tests; 0 in production")
-	e.str(&level, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error (JSON logs on stderr)")
+	e.Int(&f.RedisDB, "redis-db", "REDIS_DB", 0, "Redis database number (the password comes only from $REDIS_PASSWORD)")
+	e.String(&f.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL holding the jobs table, e.g. postgres://user:pass@voiceassist-postgres:5432/voiceassist?sslmode=disable (required; prefer the env var, it keeps the password out of ps)")
+	e.String(&w.Queue, "queue", "QUEUE_NAME", queue.DefaultName, "queue to consume (keys voiceassist:queue:{name}...)")
+	e.String(&f.Listen, "listen", "LISTEN_ADDR", ":9090", "address serving /health, /ready and /metrics")
+	e.Int(&w.Concurrency, "concurrency", "WORKER_CONCURRENCY", 4, "jobs processed at once (each uses up to one CPU)")
+	e.Duration(&w.DrainTimeout, "drain-timeout", "DRAIN_TIMEOUT", 25*time.Second, "after SIGTERM, how long jobs in flight may run before they are released back to the queue; keep it a few seconds below terminationGracePeriodSeconds")
+	e.Duration(&w.QueueOptions.Lease, "lease", "JOB_LEASE", 30*time.Second, "lease on a claimed job, renewed every third of it while the job runs; a crashed worker's job is redelivered after it")
+	e.Int(&w.QueueOptions.MaxAttempts, "max-attempts", "MAX_ATTEMPTS", 5, "claims a job gets before a transient failure or expired lease dead-letters it")
+	e.Duration(&w.QueueOptions.BackoffBase, "backoff-base", "BACKOFF_BASE", time.Second, "delay before the first retry; doubles per attempt")
+	e.Duration(&w.QueueOptions.BackoffMax, "backoff-max", "BACKOFF_MAX", 5*time.Minute, "longest retry delay")
+	e.Duration(&w.ReapInterval, "reap-interval", "REAP_INTERVAL", 5*time.Second, "how often this worker returns expired leases and promotes due retries (every worker does; it is safe)")
+	e.Duration(&w.StoreTimeout, "store-timeout", "STORE_TIMEOUT", 10*time.Second, "timeout of each PostgreSQL call")
+	e.Duration(&w.SimulateWork, "simulate-work", "SIMULATE_WORK", 0, "extra time per job to emulate a heavier model in autoscaling load tests; 0 in production")
+	e.String(&level, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error (JSON logs on stderr)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, `voiceassist-worker processes voice jobs: it claims job ids from the Redis queue,
 analyzes each job's audio and stores the result in PostgreSQL. On SIGTERM it stops
@@ -62,8 +62,8 @@ Flags (environment variable in brackets; a flag wins over its variable):
 `)
 		fs.PrintDefaults()
 	}
-	if e.err != nil {
-		return f, e.err
+	if e.Err != nil {
+		return f, e.Err
 	}
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -99,43 +99,4 @@ Flags (environment variable in brackets; a flag wins over its variable):
 	// one burst.
 	w.QueueOptions.BackoffJitter = 0.2
 	return f, nil
-}
-
-// envFlags declares flags whose defaults come from environment variables.
-// A malformed variable is an error naming it, never silently the default.
-type envFlags struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	err    error
-}
-
-func (e *envFlags) usage(env, usage string) string { return usage + " [$" + env + "]" }
-
-func (e *envFlags) str(p *string, name, env, def, usage string) {
-	if v := e.getenv(env); v != "" {
-		def = v
-	}
-	e.fs.StringVar(p, name, def, e.usage(env, usage))
-}
-
-func (e *envFlags) int(p *int, name, env string, def int, usage string) {
-	if v := e.getenv(env); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil && e.err == nil {
-			e.err = fmt.Errorf("$%s=%q: not an integer", env, v)
-		}
-		def = n
-	}
-	e.fs.IntVar(p, name, def, e.usage(env, usage))
-}
-
-func (e *envFlags) dur(p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v := e.getenv(env); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil && e.err == nil {
-			e.err = fmt.Errorf("$%s=%q: not a duration (e.g. 5s, 1m30s)", env, v)
-		}
-		def = d
-	}
-	e.fs.DurationVar(p, name, def, e.usage(env, usage))
 }
