@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, only where missing, the Debian packages the local e2e cluster
+# needs: etcd (etcd-server), Prometheus (prometheus: later scenarios scrape
+# with it) and iproute2 (ip netns). Keys and certificates are made in Go
+# (test/e2e/cluster), so openssl is not needed. Idempotent; needs root.
+set -euo pipefail
+
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v ip >/dev/null || need+=(iproute2)
+
+if ((${#need[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "e2e deps: installing ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Debian's packages start their services where an init system runs; the
+# harness starts its own inside a network namespace, so stop these.
+for svc in etcd prometheus; do
+  if command -v service >/dev/null && service "$svc" status >/dev/null 2>&1; then
+    service "$svc" stop >/dev/null 2>&1 || true
+  fi
+done

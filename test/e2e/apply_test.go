@@ -1,0 +1,299 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/voiceassist/autoscaling/internal/kube"
+	"github.com/voiceassist/autoscaling/internal/render"
+)
+
+// fieldManager is the server-side-apply field manager vactl uses.
+const fieldManager = "vactl"
+
+// rendered is one environment built by internal/render, as objects to send
+// and as the strictly decoded typed set (internal/kube) to compare with.
+type rendered struct {
+	env  string
+	objs []*unstructured.Unstructured
+	set  *kube.Set
+}
+
+func renderEnv(t *testing.T, env string) rendered {
+	t.Helper()
+	src, err := render.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := src.Env(env)
+	if err != nil {
+		t.Fatalf("render %s: %v", env, err)
+	}
+	set, err := kube.FromResMap(m)
+	if err != nil {
+		t.Fatalf("decode %s: %v", env, err)
+	}
+	r := rendered{env: env, set: set}
+	for _, res := range m.Resources() {
+		// Through JSON, so numbers are int64/float64 as unstructured wants
+		// (kyaml's own maps hold int).
+		b, err := res.MarshalJSON()
+		if err != nil {
+			t.Fatalf("%s: %s %s: %v", env, res.GetKind(), res.GetName(), err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			t.Fatalf("%s: %s %s: %v", env, res.GetKind(), res.GetName(), err)
+		}
+		r.objs = append(r.objs, u)
+	}
+	// Namespaces and CRDs first: everything else may live in or be one of them.
+	rank := func(u *unstructured.Unstructured) int {
+		switch u.GetKind() {
+		case "Namespace":
+			return 0
+		case "CustomResourceDefinition":
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(r.objs, func(i, j int) bool { return rank(r.objs[i]) < rank(r.objs[j]) })
+	return r
+}
+
+func ref(u *unstructured.Unstructured) string {
+	if u.GetNamespace() == "" {
+		return u.GetKind() + " " + u.GetName()
+	}
+	return u.GetKind() + " " + u.GetNamespace() + "/" + u.GetName()
+}
+
+// resourceFor maps an object to its REST resource, rediscovering once when
+// the kind is new (a CRD established since the last discovery).
+func resourceFor(u *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	gvk := u.GroupVersionKind()
+	m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		mapper.Reset()
+		m, err = mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return dyn.Resource(m.Resource).Namespace(u.GetNamespace()), nil
+	}
+	return dyn.Resource(m.Resource), nil
+}
+
+// apply sends one object as a server-side apply patch, as vactl does: field
+// manager "vactl", strict field validation (as `kubectl apply --server-side`,
+// whose --validate defaults to strict; server-side apply rejects unknown
+// fields whatever the setting), no forced conflicts (a conflict is a
+// finding, not something to override), optionally as a server-side dry run.
+func apply(ctx context.Context, u *unstructured.Unstructured, dryRun bool) (*unstructured.Unstructured, error) {
+	ri, err := resourceFor(u)
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(u.Object)
+	if err != nil {
+		return nil, err
+	}
+	opts := metav1.PatchOptions{FieldManager: fieldManager, FieldValidation: metav1.FieldValidationStrict}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data, opts)
+}
+
+// get reads an object back; nil and no error when it does not exist.
+func get(ctx context.Context, u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	ri, err := resourceFor(u)
+	if err != nil {
+		return nil, err
+	}
+	got, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return got, err
+}
+
+// applyAll applies every object and reports each failure by object. It
+// returns the server's answer for each object that was accepted.
+func applyAll(ctx context.Context, t *testing.T, objs []*unstructured.Unstructured, dryRun bool) map[string]*unstructured.Unstructured {
+	t.Helper()
+	out := map[string]*unstructured.Unstructured{}
+	for _, u := range objs {
+		got, err := apply(ctx, u, dryRun)
+		if err != nil {
+			t.Errorf("apply %s (dryRun=%v): %v", ref(u), dryRun, err)
+			continue
+		}
+		out[ref(u)] = got
+	}
+	return out
+}
+
+// subsetDiff lists every field of want (what we sent) that got (what the
+// API server returned) lacks or holds with another value: the server
+// accepted our numbers iff it is empty. Quantities compare by value, since
+// the server writes them canonically ("2000m" comes back as "2").
+func subsetDiff(want, got any) []string {
+	var diffs []string
+	var walk func(path string, w, g any)
+	walk = func(path string, w, g any) {
+		switch wv := w.(type) {
+		case map[string]any:
+			gv, ok := g.(map[string]any)
+			if !ok {
+				diffs = append(diffs, fmt.Sprintf("%s: sent an object, got %T", path, g))
+				return
+			}
+			for k, x := range wv {
+				y, ok := gv[k]
+				if !ok {
+					diffs = append(diffs, fmt.Sprintf("%s.%s: sent %s, dropped by the server", path, k, short(x)))
+					continue
+				}
+				walk(path+"."+k, x, y)
+			}
+		case []any:
+			gv, ok := g.([]any)
+			if !ok || len(gv) != len(wv) {
+				diffs = append(diffs, fmt.Sprintf("%s: sent %d items, got %s", path, len(wv), short(g)))
+				return
+			}
+			for i := range wv {
+				walk(fmt.Sprintf("%s[%d]", path, i), wv[i], gv[i])
+			}
+		default:
+			if reflect.DeepEqual(w, g) || sameQuantity(w, g) {
+				return
+			}
+			diffs = append(diffs, fmt.Sprintf("%s: sent %s, got %s", path, short(w), short(g)))
+		}
+	}
+	walk("", normalize(want), normalize(got))
+	sort.Strings(diffs)
+	return diffs
+}
+
+func sameQuantity(a, b any) bool {
+	as, ok1 := a.(string)
+	bs, ok2 := b.(string)
+	if !ok1 || !ok2 {
+		return false
+	}
+	qa, err1 := resource.ParseQuantity(as)
+	qb, err2 := resource.ParseQuantity(bs)
+	return err1 == nil && err2 == nil && qa.Cmp(qb) == 0
+}
+
+// normalize round-trips through JSON so numbers compare as float64 on both sides.
+func normalize(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return v
+	}
+	return out
+}
+
+func short(v any) string {
+	b, _ := json.Marshal(v)
+	s := string(b)
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}
+
+// eventually polls f every second until it returns nil or ctx ends, and
+// returns f's last error then.
+func eventually(ctx context.Context, f func(context.Context) error) error {
+	for {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// deleteRendered removes from the cluster every object that any
+// environment renders, except Namespaces and CRDs, and waits until each is
+// gone: a cluster "without VoiceAssist" for scenarios that start from one,
+// whatever ran before them.
+func deleteRendered(ctx context.Context, t *testing.T) {
+	t.Helper()
+	seen := map[string]*unstructured.Unstructured{}
+	var order []string
+	for _, env := range render.Envs {
+		for _, u := range renderEnv(t, env).objs {
+			if k := u.GetKind(); k == "Namespace" || k == "CustomResourceDefinition" {
+				continue
+			}
+			if _, ok := seen[ref(u)]; !ok {
+				seen[ref(u)] = u
+				order = append(order, ref(u))
+			}
+		}
+	}
+	bg := metav1.DeletePropagationBackground
+	for _, k := range order {
+		u := seen[k]
+		ri, err := resourceFor(u)
+		if meta.IsNoMatchError(err) {
+			continue // its CRD is not installed: nothing of the kind exists
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		err = ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Fatalf("delete %s: %v", k, err)
+		}
+	}
+	err := eventually(ctx, func(ctx context.Context) error {
+		for _, k := range order {
+			got, err := get(ctx, seen[k])
+			if meta.IsNoMatchError(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if got != nil {
+				return fmt.Errorf("%s still exists", k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("deleting the rendered objects: %v", err)
+	}
+}
