@@ -22,13 +22,17 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# End-to-end tests against a real local control plane (etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler in a network namespace; needs root).
-# docs/local-cluster.md. E2E_FLAGS adds go test flags, e.g. E2E_FLAGS='-run TestApplyDev'.
+# End-to-end tests against a real local cluster (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, a node agent running the pods,
+# metrics-server, Prometheus and a metrics provider, in a network namespace;
+# needs root). docs/local-cluster.md. E2E_FLAGS adds go test flags, e.g.
+# E2E_FLAGS='-run TestApplyDev'. -p 1: one package (one cluster) at a time,
+# so the scaling scenarios' CPU measurements do not share the 2 cores with
+# another package's cluster.
 E2E_FLAGS ?=
 .PHONY: e2e
 e2e:
 	bash hack/e2e/deps.sh
 	bash hack/e2e/build.sh >/dev/null
-	@rc=0; $(GO) test -tags e2e -count=1 -timeout 40m -v $(E2E_FLAGS) ./test/e2e/... || rc=$$?; \
+	@rc=0; $(GO) test -tags e2e -count=1 -p 1 -timeout 60m -v $(E2E_FLAGS) ./test/e2e/... || rc=$$?; \
 	bash hack/e2e/cleanup.sh; exit $$rc

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes components the local e2e cluster runs (test/e2e) from
-# the separate Go module in tools/, into a cache keyed by component and version:
+# the separate Go module in tools/, and our own test infrastructure modules
+# under test/e2e (see local_modules below), into a cache keyed by component
+# and version (a source hash for our own):
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/voiceassist-e2e/<component>-<version>
 # A component already in the cache is not rebuilt. Prints what it does and how
 # long each build took (on stderr), then one "<component>=<path>" line per
@@ -74,5 +76,45 @@ for c in "${components[@]}"; do
   echo "  $name $version: built in $(( $(date +%s) - start ))s -> $out" >&2
   built+=("$name=$out")
 done
+# Test infrastructure of our own, each a Go module of its own under test/e2e
+# (so its dependencies never enter the main go.mod): cached by a hash of the
+# module's sources, go.mod and go.sum (and of the main module's packages it
+# imports through its `replace`), and the Go version. A module not in the
+# tree yet is skipped (no line printed).
+#   kubernetes-sd                 test/e2e/kubesd: upstream Prometheus's Kubernetes
+#                                 service discovery, served to Debian's Prometheus as HTTP SD
+#   voiceassist-metrics-provider  test/e2e/metricsprovider (docs/metrics-provider.md):
+#                                 custom/external metrics from our Prometheus Adapter rules
+# name  module dir  [other hashed dirs...]
+local_modules=(
+  "kubernetes-sd test/e2e/kubesd"
+  "voiceassist-metrics-provider test/e2e/metricsprovider internal/adapter"
+)
+for c in "${local_modules[@]}"; do
+  read -r name dir extra <<<"$c"
+  selected "$name" || continue
+  [ -f "$root/$dir/go.mod" ] || { echo "  $name: $dir not in the tree, skipped" >&2; continue; }
+  # shellcheck disable=SC2086 # $extra is a list of directories
+  hash="$(cd "$root" && { go env GOVERSION; find "$dir" $extra -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) \
+    ! -name '*_test.go' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-12)"
+  out="$cache/$name-$hash"
+  if [ -x "$out" ] && [ "${VA_E2E_REBUILD:-0}" != 1 ]; then
+    echo "  $name $hash: cached ($out)" >&2
+    built+=("$name=$out")
+    continue
+  fi
+  if [ "${VA_E2E_NO_BUILD:-0}" = 1 ]; then
+    echo "  $name $hash: not in $cache and VA_E2E_NO_BUILD=1" >&2
+    exit 1
+  fi
+  echo "  $name $hash: building $dir ..." >&2
+  start=$(date +%s)
+  tmp="$out.tmp.$$"
+  (cd "$root/$dir" && go build -trimpath -ldflags "-s -w" -o "$tmp" .)
+  mv -f "$tmp" "$out"
+  echo "  $name $hash: built in $(( $(date +%s) - start ))s -> $out" >&2
+  built+=("$name=$out")
+done
+
 echo "e2e build: done in $(( $(date +%s) - total_start ))s" >&2
 printf '%s\n' "${built[@]}"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs, only where missing, the Debian packages the local e2e cluster
-# needs: etcd (etcd-server), Prometheus (prometheus: later scenarios scrape
-# with it) and iproute2 (ip netns). Keys and certificates are made in Go
+# needs: etcd (etcd-server), Prometheus and promtool (prometheus: the
+# scenarios scrape with it), iproute2 (ip netns), and what the node agent
+# runs the manifests' database pods with: Redis (redis-server) and
+# PostgreSQL (postgresql). Keys and certificates are made in Go
 # (test/e2e/cluster), so openssl is not needed. Idempotent; needs root.
 set -euo pipefail
 
@@ -9,6 +11,8 @@ need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v ip >/dev/null || need+=(iproute2)
+command -v redis-server >/dev/null || need+=(redis-server)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 
 if ((${#need[@]})); then
   sudo=""

@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/voiceassist/autoscaling/internal/kube"
 )
@@ -23,11 +22,13 @@ import (
 // internal/render, to the cluster, object by object, as vactl does, then
 // checks that the API server kept every field and number we sent (its
 // validation, defaulting and admission included), that a second apply is a
-// no-op, and that the control plane acts on the objects: the controllers
-// create the workloads' pods (so Pod Security "restricted", the LimitRange
-// and the ResourceQuota admit them), the scheduler reports them
-// unschedulable (this cluster has no node yet), and the HPA controller
-// evaluates both HPAs.
+// no-op, and that the cluster acts on the objects: the controllers create
+// the workloads' pods (so Pod Security "restricted", the LimitRange and the
+// ResourceQuota admit them), the scheduler binds them to the node, the node
+// agent runs them until every pod is Running and Ready from its own probes
+// (metrics-server's Deployment in kube-system included), and the HPA
+// controller reads the metrics of both HPAs through metrics-server
+// (ScalingActive=True).
 func TestApplyDev(t *testing.T) {
 	ctx := scenario(t, 5*time.Minute)
 	r := renderEnv(t, "dev")
@@ -85,38 +86,24 @@ func TestApplyDev(t *testing.T) {
 		}
 	}
 
-	// 4. The control plane acts on what we applied.
-	t.Run("pods created and unschedulable", func(t *testing.T) {
+	// 4. The control plane and the node act on what we applied.
+	t.Run("pods Running and Ready", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
+		errs := waitWorkloadsReady(ctx, r.set.Workloads())
 		for _, w := range r.set.Workloads() {
-			sel := labels.SelectorFromSet(w.Selector.MatchLabels)
-			err := eventually(ctx, func(ctx context.Context) error {
-				pods, err := cs.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-				if err != nil {
-					return err
-				}
-				if len(pods.Items) == 0 {
-					return fmt.Errorf("no pod yet; events: %s", events(ctx, w.Namespace, w.Name))
-				}
-				for _, p := range pods.Items {
-					c := podCondition(&p, corev1.PodScheduled)
-					if c == nil || c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable {
-						return fmt.Errorf("pod %s: PodScheduled %+v, want False/Unschedulable", p.Name, c)
-					}
-				}
-				return nil
-			})
-			if err != nil {
+			if err := errs[w.Ref()]; err != nil {
 				t.Errorf("%s: %v", w.Ref(), err)
 				continue
 			}
-			t.Logf("%s: pods created, unschedulable (no node)", w.Ref())
+			t.Logf("%s: every pod scheduled on %s, Running and Ready", w.Ref(), agent.NodeName)
 		}
 	})
-	t.Run("HPA controller evaluates the HPAs", func(t *testing.T) {
-		// Two sync periods (15 s each by default) and some slack.
-		ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	t.Run("HPA controller reads the metrics", func(t *testing.T) {
+		// metrics-server's pod is Ready after its 20 s initial delay and
+		// needs two scrapes (15 s resolution) of a pod before PodMetrics
+		// exist; the HPA controller syncs every 15 s.
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer cancel()
 		for _, want := range r.set.HPAs {
 			var h *autoscalingv2.HorizontalPodAutoscaler
@@ -126,22 +113,18 @@ func TestApplyDev(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				for _, c := range h.Status.Conditions {
-					if c.Type == autoscalingv2.ScalingActive {
-						return nil
-					}
+				able := hpaCondition(h, autoscalingv2.AbleToScale)
+				active := hpaCondition(h, autoscalingv2.ScalingActive)
+				if able == nil || able.Status != corev1.ConditionTrue || active == nil || active.Status != corev1.ConditionTrue {
+					return fmt.Errorf("want AbleToScale=True and ScalingActive=True; conditions: %s", describeConditions(h))
 				}
-				return fmt.Errorf("no ScalingActive condition yet: %+v", h.Status.Conditions)
+				return nil
 			})
 			if err != nil {
 				t.Errorf("HPA %s: %v", want.Name, err)
 				continue
 			}
-			// No metrics-server runs yet, so the HPA cannot read its metrics;
-			// what matters here is that the controller took the HPA up.
-			for _, c := range h.Status.Conditions {
-				t.Logf("HPA %s: %s=%s (%s)", h.Name, c.Type, c.Status, c.Reason)
-			}
+			t.Logf("HPA %s: %s; current metrics: %s", h.Name, describeConditions(h), describeCurrentMetrics(h))
 		}
 	})
 }

@@ -62,17 +62,10 @@ func renderEnv(t *testing.T, env string) rendered {
 		}
 		r.objs = append(r.objs, u)
 	}
-	// Namespaces and CRDs first: everything else may live in or be one of them.
-	rank := func(u *unstructured.Unstructured) int {
-		switch u.GetKind() {
-		case "Namespace":
-			return 0
-		case "CustomResourceDefinition":
-			return 1
-		}
-		return 2
-	}
-	sort.SliceStable(r.objs, func(i, j int) bool { return rank(r.objs[i]) < rank(r.objs[j]) })
+	// In `kubectl apply -k`'s order (applyOrder, harness.go): Namespaces and
+	// CRDs first, since everything else may live in or be one of them, and
+	// Services before the workloads whose pods name them.
+	r.objs = applyOrder(r.objs)
 	return r
 }
 

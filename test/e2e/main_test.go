@@ -3,8 +3,11 @@
 // Package e2e runs VoiceAssist's end-to-end scenarios against a real local
 // Kubernetes control plane (test/e2e/cluster): etcd, kube-apiserver,
 // kube-controller-manager and kube-scheduler as processes in a network
-// namespace of their own. TestMain starts it once for all scenarios and
-// stops it afterwards, also when a scenario fails or the run is interrupted.
+// namespace of their own, with one node (test/e2e/nodeagent) that runs the
+// pods as local processes, the manifests' metrics-server, and Prometheus
+// with a custom/external metrics provider (prometheus.go). TestMain starts
+// it once for all scenarios and stops it afterwards, also when a scenario
+// fails or the run is interrupted.
 //
 //	make e2e                                          # everything
 //	go test -tags e2e -count=1 -run TestApplyDev ./test/e2e/   # one scenario
@@ -33,6 +36,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/voiceassist/autoscaling/test/e2e/cluster"
+	"github.com/voiceassist/autoscaling/test/e2e/nodeagent"
 )
 
 // The cluster every scenario shares, and admin clients for it.
@@ -43,6 +47,11 @@ var (
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 	// bins maps each component hack/e2e/build.sh built to its binary.
 	bins map[string]string
+	// agent is the one node (test/e2e/nodeagent): it runs the pods.
+	agent *nodeagent.Agent
+	// metrics is the custom/external metrics pipeline (Prometheus, its
+	// Kubernetes discovery and the metrics provider): prometheus.go.
+	metrics *metricsStack
 )
 
 // Environment knobs (docs/local-cluster.md):
@@ -51,6 +60,9 @@ var (
 //	VA_E2E_HPA_SYNC=15s      kube-controller-manager --horizontal-pod-autoscaler-sync-period
 //	VA_E2E_SKIP_BUILD=1      do not run hack/e2e/build.sh / deps.sh (binaries must be cached)
 //	VA_E2E_HOLD=1            after the tests, keep the cluster up until Ctrl-C (use -v -timeout 0)
+//	VA_E2E_TIME_FACTOR=10    divisor of the scale-down windows and periods in the scaling scenarios
+//	VA_E2E_GATEWAY_RPS=40    TestScaleGateway's total request rate
+//	VA_E2E_WORKER_JOBS=700   TestScaleWorker's burst
 func TestMain(m *testing.M) {
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("e2e: ")
@@ -113,6 +125,35 @@ func run(m *testing.M) int {
 		return 1
 	}
 	mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
+
+	// The node: it runs the pods the scheduler binds, and the manifests'
+	// own metrics-server Deployment as the real metrics-server binary.
+	defer func() {
+		for _, f := range harnessCleanup {
+			f(code != 0)
+		}
+	}()
+	withMetricsServer, err := metricsServerImage(c)
+	if err != nil {
+		log.Printf("metrics-server: %v", err)
+		return 1
+	}
+	t := time.Now()
+	agent, err = nodeagent.StartForCluster(context.Background(), c, root, log.Printf, withMetricsServer)
+	if err != nil {
+		log.Printf("node agent: %v", err)
+		return 1
+	}
+	defer agent.Stop() // registered after the cluster-stop defer, so it runs first
+	log.Printf("node %s Ready in %.1fs", agent.NodeName, time.Since(t).Seconds())
+	t = time.Now()
+	if metrics, err = startMetricsStack(context.Background(), c, root); err != nil {
+		log.Printf("metrics: %v", err)
+		return 1
+	}
+	defer metrics.stop()
+	log.Printf("metrics pipeline up in %.1fs: %s", time.Since(t).Seconds(), metrics)
+
 	code = m.Run()
 	if os.Getenv("VA_E2E_HOLD") == "1" {
 		log.Printf("VA_E2E_HOLD=1: the cluster stays up until Ctrl-C (SIGINT) or SIGTERM. Try:\n"+

@@ -1,0 +1,473 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/voiceassist/autoscaling/internal/kube"
+	"github.com/voiceassist/autoscaling/internal/render"
+	"github.com/voiceassist/autoscaling/test/e2e/cluster"
+)
+
+// Where the metrics pipeline listens, inside the cluster's namespace.
+const (
+	prometheusAddr = "127.0.0.1:9090"
+	// kubernetesSDAddr serves upstream Prometheus's Kubernetes discovery to
+	// Debian's Prometheus (test/e2e/kubesd).
+	kubernetesSDAddr = "127.0.0.1:9091"
+	// The metrics provider (docs/metrics-provider.md): node network,
+	// clear of the nodes (.2…) and of metrics-server.
+	metricsProvider     = "voiceassist-metrics-provider"
+	metricsProviderIP   = "10.243.0.251"
+	metricsProviderPort = 4443
+	// monitoringNS holds Prometheus's ServiceAccount (and the metrics
+	// provider's Service), as the README's `helm install … --namespace
+	// monitoring` would.
+	monitoringNS = "monitoring"
+)
+
+// metricsStack is the custom/external metrics pipeline, every part a
+// process in the cluster's namespace:
+//
+//   - Debian's real Prometheus, with the scrape jobs that Prometheus
+//     Operator generates from our ServiceMonitors (components/monitoring):
+//     the same relabeling, on the same __meta_kubernetes_endpointslice_*
+//     labels;
+//   - kubernetes-sd (test/e2e/kubesd, TEST INFRASTRUCTURE): Debian builds
+//     Prometheus without Kubernetes service discovery, so upstream
+//     Prometheus's own discovery code (role endpointslice) runs there,
+//     watching kube-apiserver as Prometheus's ServiceAccount, and Debian's
+//     Prometheus reads its targets through http_sd_configs;
+//   - voiceassist-metrics-provider (test/e2e/metricsprovider, TEST
+//     INFRASTRUCTURE standing in for Prometheus Adapter), serving
+//     custom.metrics.k8s.io and external.metrics.k8s.io from our Prometheus
+//     Adapter rules file, registered through the aggregation layer.
+type metricsStack struct {
+	dir        string
+	sd         *cluster.Process
+	prometheus *cluster.Process
+	provider   *cluster.Process
+	client     *http.Client // dials into the namespace
+}
+
+func (m *metricsStack) String() string {
+	return fmt.Sprintf("Prometheus on %s (pid %d, config %s), kubernetes-sd on %s (pid %d), %s on %s:%d (pid %d)",
+		prometheusAddr, m.prometheus.Pid(), filepath.Join(m.dir, "prometheus.yml"),
+		kubernetesSDAddr, m.sd.Pid(), metricsProvider, metricsProviderIP, metricsProviderPort, m.provider.Pid())
+}
+
+func (m *metricsStack) stop() {
+	if m.provider != nil {
+		m.provider.Stop(5 * time.Second)
+	}
+	if m.prometheus != nil {
+		m.prometheus.Stop(5 * time.Second)
+	}
+	if m.sd != nil {
+		m.sd.Stop(5 * time.Second)
+	}
+	m.client.CloseIdleConnections()
+}
+
+func startMetricsStack(ctx context.Context, c *cluster.Cluster, root string) (*metricsStack, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	m := &metricsStack{
+		dir:    filepath.Join(c.Dir, "prometheus"),
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: c.Netns.DialContext}},
+	}
+	if err := os.MkdirAll(filepath.Join(m.dir, "data"), 0o700); err != nil {
+		return nil, err
+	}
+	prom, err := exec.LookPath("prometheus")
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: %w (hack/e2e/deps.sh installs Debian's)", err)
+	}
+	token, err := prometheusToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tokenFile := filepath.Join(m.dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		return nil, err
+	}
+	caFile := filepath.Join(c.Dir, "pki", "ca.crt")
+	for _, k := range []string{"kubernetes-sd", metricsProvider} {
+		if bins[k] == "" {
+			return nil, fmt.Errorf("no %s binary from hack/e2e/build.sh", k)
+		}
+	}
+	m.sd, err = c.StartProcess("kubernetes-sd", bins["kubernetes-sd"],
+		"--listen="+kubernetesSDAddr,
+		fmt.Sprintf("--api-server=https://%s:%d", cluster.ControlPlaneIP, cluster.APIServerPort),
+		"--ca-file="+caFile,
+		"--token-file="+tokenFile,
+		"--role=endpointslice",
+		"--namespace=voiceassist",
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.waitHTTP(ctx, m.sd, "http://"+kubernetesSDAddr+"/-/ready"); err != nil {
+		return nil, err
+	}
+	cfg, err := prometheusConfig("http://" + kubernetesSDAddr + "/sd")
+	if err != nil {
+		return nil, err
+	}
+	cfgFile := filepath.Join(m.dir, "prometheus.yml")
+	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
+		return nil, err
+	}
+	if out, err := exec.Command("promtool", "check", "config", cfgFile).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("promtool check config %s: %v\n%s", cfgFile, err, out)
+	}
+	m.prometheus, err = c.StartProcess("prometheus", prom,
+		"--config.file="+cfgFile,
+		"--storage.tsdb.path="+filepath.Join(m.dir, "data"),
+		"--storage.tsdb.retention.time=2h",
+		"--web.listen-address="+prometheusAddr,
+		"--log.level=info",
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.waitHTTP(ctx, m.prometheus, "http://"+prometheusAddr+"/-/ready"); err != nil {
+		return nil, err
+	}
+	if err := m.startProvider(ctx, c, root); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// waitHTTP waits until url answers 200, failing early when p exits.
+func (m *metricsStack) waitHTTP(ctx context.Context, p *cluster.Process, url string) error {
+	var last error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err := eventually(ctx, func(ctx context.Context) error {
+		if done, _ := p.Exited(); done {
+			cancel() // no point waiting
+			return errExited
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := m.client.Do(req)
+		if err != nil {
+			last = err
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			last = fmt.Errorf("HTTP %d", resp.StatusCode)
+			return last
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %v (last: %v); last lines of %s:\n%s", url, err, last, p.Log, p.Tail(20))
+	}
+	return nil
+}
+
+var errExited = fmt.Errorf("process exited")
+
+// prometheusToken gives Prometheus an identity of its own, with the rights
+// its Helm chart's ClusterRole grants for service discovery, and returns a
+// token for it (TokenRequest, valid for the run).
+func prometheusToken(ctx context.Context) (string, error) {
+	ok := func(err error) error {
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: monitoringNS}}, metav1.CreateOptions{}); ok(err) != nil {
+		return "", err
+	}
+	if _, err := cs.CoreV1().ServiceAccounts(monitoringNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus"}}, metav1.CreateOptions{}); ok(err) != nil {
+		return "", err
+	}
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "voiceassist-e2e-prometheus"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"services", "endpoints", "pods", "nodes"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+		},
+	}
+	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); ok(err) != nil {
+		return "", err
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "voiceassist-e2e-prometheus"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: monitoringNS, Name: "prometheus"}},
+	}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); ok(err) != nil {
+		return "", err
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(monitoringNS).CreateToken(ctx, "prometheus", &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(12 * 3600))},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("token for %s/prometheus: %w", monitoringNS, err)
+	}
+	return tr.Status.Token, nil
+}
+
+// prometheusConfig writes one scrape job per ServiceMonitor endpoint of the
+// prod overlay (components/monitoring), with the relabeling Prometheus
+// Operator generates for a ServiceMonitor (its EndpointSlice discovery
+// role): targets of the ServiceMonitor's namespace, kept when the
+// Service's labels match its selector and the port's name matches the
+// endpoint's port; target labels namespace, service, pod, container,
+// endpoint and job (the Service's name). Only what our ServiceMonitors use
+// (matchLabels, port, path, interval) is translated; anything else fails
+// here. The targets come from sdURL (kubernetes-sd: upstream's Kubernetes
+// discovery of the namespace, the same __meta_kubernetes_* labels), which
+// the namespace keep rule narrows as kubernetes_sd_configs' namespaces
+// would.
+func prometheusConfig(sdURL string) ([]byte, error) {
+	src, err := render.Embedded()
+	if err != nil {
+		return nil, err
+	}
+	rm, err := src.Env("prod")
+	if err != nil {
+		return nil, err
+	}
+	set, err := kube.FromResMap(rm)
+	if err != nil {
+		return nil, err
+	}
+	if len(set.ServiceMonitors) == 0 {
+		return nil, fmt.Errorf("the prod overlay renders no ServiceMonitor")
+	}
+	type m = map[string]any
+	var jobs []any
+	for _, sm := range set.ServiceMonitors {
+		if len(sm.Spec.Selector.MatchExpressions) > 0 || sm.Spec.NamespaceSelector.Any || len(sm.Spec.NamespaceSelector.MatchNames) > 0 {
+			return nil, fmt.Errorf("ServiceMonitor %s/%s: only selector.matchLabels is translated", sm.Namespace, sm.Name)
+		}
+		for i, ep := range sm.Spec.Endpoints {
+			if ep.Port == "" {
+				return nil, fmt.Errorf("ServiceMonitor %s/%s endpoint %d: only a named port is translated", sm.Namespace, sm.Name, i)
+			}
+			relabel := []any{
+				m{"source_labels": []string{"job"}, "target_label": "__tmp_prometheus_job_name"},
+				m{"action": "keep", "source_labels": []string{"__meta_kubernetes_namespace"}, "regex": sm.Namespace},
+			}
+			for _, k := range slices.Sorted(maps.Keys(sm.Spec.Selector.MatchLabels)) {
+				l := sanitizeLabel(k)
+				relabel = append(relabel, m{
+					"action":        "keep",
+					"source_labels": []string{"__meta_kubernetes_service_label_" + l, "__meta_kubernetes_service_labelpresent_" + l},
+					"regex":         "(" + sm.Spec.Selector.MatchLabels[k] + ");true",
+				})
+			}
+			relabel = append(relabel,
+				m{"action": "keep", "source_labels": []string{"__meta_kubernetes_endpointslice_port_name"}, "regex": ep.Port},
+				m{"source_labels": []string{"__meta_kubernetes_endpointslice_address_target_kind", "__meta_kubernetes_endpointslice_address_target_name"},
+					"separator": ";", "regex": "Node;(.*)", "replacement": "${1}", "target_label": "node"},
+				m{"source_labels": []string{"__meta_kubernetes_endpointslice_address_target_kind", "__meta_kubernetes_endpointslice_address_target_name"},
+					"separator": ";", "regex": "Pod;(.*)", "replacement": "${1}", "target_label": "pod"},
+				m{"source_labels": []string{"__meta_kubernetes_namespace"}, "target_label": "namespace"},
+				m{"source_labels": []string{"__meta_kubernetes_service_name"}, "target_label": "service"},
+				m{"source_labels": []string{"__meta_kubernetes_pod_name"}, "target_label": "pod"},
+				m{"source_labels": []string{"__meta_kubernetes_pod_container_name"}, "target_label": "container"},
+				m{"action": "drop", "source_labels": []string{"__meta_kubernetes_pod_phase"}, "regex": "(Failed|Succeeded)"},
+				m{"source_labels": []string{"__meta_kubernetes_service_name"}, "target_label": "job", "replacement": "${1}"},
+				m{"target_label": "endpoint", "replacement": ep.Port},
+			)
+			job := m{
+				"job_name":        fmt.Sprintf("serviceMonitor/%s/%s/%d", sm.Namespace, sm.Name, i),
+				"honor_labels":    false,
+				"http_sd_configs": []any{m{"url": sdURL, "refresh_interval": "5s"}},
+				"metrics_path":    "/metrics",
+				"relabel_configs": relabel,
+			}
+			if ep.Path != "" {
+				job["metrics_path"] = ep.Path
+			}
+			if ep.Interval != "" {
+				job["scrape_interval"] = string(ep.Interval)
+			}
+			jobs = append(jobs, job)
+		}
+	}
+	return yaml.Marshal(m{
+		"global":         m{"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"},
+		"scrape_configs": jobs,
+	})
+}
+
+func sanitizeLabel(k string) string {
+	var b strings.Builder
+	for _, r := range k {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// promSample is one element of an instant vector.
+type promSample struct {
+	Metric map[string]string
+	Value  float64
+}
+
+// query runs an instant PromQL query.
+func (m *metricsStack) query(ctx context.Context, q string) ([]promSample, error) {
+	u := "http://" + prometheusAddr + "/api/v1/query?query=" + url.QueryEscape(q)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("query %q: HTTP %d: %v", q, resp.StatusCode, err)
+	}
+	if body.Status != "success" {
+		return nil, fmt.Errorf("query %q: %s", q, body.Error)
+	}
+	var out []promSample
+	for _, r := range body.Data.Result {
+		s, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("query %q: value %v", q, r.Value[1])
+		}
+		out = append(out, promSample{Metric: r.Metric, Value: v})
+	}
+	return out, nil
+}
+
+// metricsAPIServices are served by the provider (custom-metrics-apiserver
+// serves custom.metrics.k8s.io in v1beta1 and v1beta2).
+var metricsAPIServices = [][2]string{
+	{"custom.metrics.k8s.io", "v1beta1"}, {"custom.metrics.k8s.io", "v1beta2"}, {"external.metrics.k8s.io", "v1beta1"},
+}
+
+// startProvider runs voiceassist-metrics-provider on our Prometheus Adapter
+// rules file and registers it as docs/metrics-provider.md describes: a
+// selector-less Service kube-system/voiceassist-metrics-provider with an
+// EndpointSlice at its address (the aggregator dials endpoints: there is
+// no kube-proxy), and the three APIServices; it returns once they are
+// Available.
+func (m *metricsStack) startProvider(ctx context.Context, c *cluster.Cluster, root string) error {
+	var err error
+	m.provider, err = c.StartProcess(metricsProvider, bins[metricsProvider],
+		"--rules="+filepath.Join(root, "k8s", "performance", "prometheus-adapter-values.yaml"),
+		"--prometheus-url=http://"+prometheusAddr,
+		"--lister-kubeconfig="+c.AdminKubeconfig,
+		"--authentication-kubeconfig="+c.AdminKubeconfig,
+		"--authorization-kubeconfig="+c.AdminKubeconfig,
+		"--cert-dir="+filepath.Join(m.dir, "provider-certs"),
+		"--bind-address="+metricsProviderIP,
+		fmt.Sprintf("--secure-port=%d", metricsProviderPort),
+		"--v=2",
+	)
+	if err != nil {
+		return err
+	}
+	const ns = "kube-system"
+	_, err = cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: metricsProvider, Namespace: ns},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(metricsProviderPort)}}},
+	}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	_, err = cs.DiscoveryV1().EndpointSlices(ns).Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: metricsProvider, Namespace: ns, Labels: map[string]string{
+			discoveryv1.LabelServiceName: metricsProvider, discoveryv1.LabelManagedBy: "voiceassist-e2e"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{metricsProviderIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(metricsProviderPort)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	rc := cs.Discovery().RESTClient()
+	for _, gv := range metricsAPIServices {
+		body := fmt.Sprintf(`{"apiVersion":"apiregistration.k8s.io/v1","kind":"APIService","metadata":{"name":"%[2]s.%[1]s"},`+
+			`"spec":{"group":"%[1]s","version":"%[2]s","groupPriorityMinimum":100,"versionPriority":100,"insecureSkipTLSVerify":true,`+
+			`"service":{"name":"%[3]s","namespace":"%[4]s","port":443}}}`, gv[0], gv[1], metricsProvider, ns)
+		err := rc.Post().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices").
+			SetHeader("Content-Type", "application/json").Body([]byte(body)).Do(ctx).Error()
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("APIService %s.%s: %w", gv[1], gv[0], err)
+		}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err = eventually(wctx, func(ctx context.Context) error {
+		if done, _ := m.provider.Exited(); done {
+			cancel() // no point waiting
+			return errExited
+		}
+		for _, gv := range metricsAPIServices {
+			name := gv[1] + "." + gv[0]
+			b, err := rc.Get().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices/" + name).DoRaw(ctx)
+			if err != nil {
+				return err
+			}
+			var s struct {
+				Status struct {
+					Conditions []struct{ Type, Status, Reason, Message string }
+				}
+			}
+			if err := json.Unmarshal(b, &s); err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(s.Status.Conditions, func(c struct{ Type, Status, Reason, Message string }) bool {
+				return c.Type == "Available" && c.Status == "True"
+			}) {
+				return fmt.Errorf("%s not Available: %+v", name, s.Status.Conditions)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %v; last lines of %s:\n%s", metricsProvider, err, m.provider.Log, m.provider.Tail(20))
+	}
+	return nil
+}
