@@ -91,16 +91,7 @@ func (e *env) gateway(mut func(*Config)) *gateway {
 	return &gateway{env: e, srv: srv, ts: ts, q: q}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
-}
+func testLogger(t *testing.T) *slog.Logger { return testenv.Logger(t) }
 
 // wav synthesizes seconds of a 440 Hz tone at 16 kHz, 16-bit mono.
 func wav(t testing.TB, seconds float64) []byte {

@@ -78,16 +78,9 @@ func wav(t testing.TB, seconds float64) []byte {
 
 func quietLogger(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
-		return slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return testenv.Logger(t)
 	}
 	return slog.New(slog.NewJSONHandler(io.Discard, nil))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // running is a worker started in this process.
