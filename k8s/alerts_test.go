@@ -63,6 +63,13 @@ func promtool(t *testing.T) string {
 // really test: a rule file with one threshold moved fails them.
 func TestAlertRules(t *testing.T) {
 	pt := promtool(t)
+	// Only the environments with the monitoring component (and so the
+	// Prometheus Operator CRDs) carry the rule.
+	for _, env := range []string{"base", "dev"} {
+		if _, set := build(t, env); len(set.PrometheusRules) != 0 {
+			t.Errorf("%s renders a PrometheusRule, but its cluster need not have the CRD", env)
+		}
+	}
 	prod := alertRules(t, "prod")
 	if staging := alertRules(t, "staging"); !reflect.DeepEqual(staging.Spec, prod.Spec) {
 		t.Errorf("staging's alert rules differ from prod's; the unit tests cover prod's only")
