@@ -131,6 +131,11 @@ var (
 	// ErrNoCustomMetrics is what the custom metrics client returns for an
 	// empty list (metrics/client.go).
 	ErrNoCustomMetrics = errors.New("no metrics returned from custom metrics API")
+	// ErrNoExternalMetrics is what the external metrics client returns when
+	// the API answers with no series for the metric's selector
+	// (metrics/rest_metrics_client.go GetExternalMetric): upstream fails the
+	// metric (FailedGetExternalMetric) instead of treating it as zero.
+	ErrNoExternalMetrics = errors.New("no metrics returned from external metrics API")
 )
 
 // PodClass is the group a pod falls into (groupPods).
@@ -499,7 +504,12 @@ func perPodUsage(usage int64, statusReplicas int32) int64 {
 // ExternalMetricReplicas mirrors GetExternalMetricReplicas: an External
 // metric with a Value target; values (milli-units) are summed, the ratio
 // sum/target multiplies the ready pod count. It returns the proposal and sum.
+// No values at all is [ErrNoExternalMetrics], as upstream's metrics client
+// returns for an empty list: the metric fails, it does not read as zero.
 func (c *Calculator) ExternalMetricReplicas(currentReplicas int32, targetUsage int64, values []int64, tolerances Tolerances, pods []Pod) (int32, int64, error) {
+	if len(values) == 0 {
+		return 0, 0, fmt.Errorf("unable to get external metric: %w", ErrNoExternalMetrics)
+	}
 	var usage int64
 	for _, v := range values {
 		usage += v
@@ -512,8 +522,12 @@ func (c *Calculator) ExternalMetricReplicas(currentReplicas int32, targetUsage i
 // ExternalPerPodMetricReplicas mirrors GetExternalPerPodMetricReplicas: an
 // External metric with an AverageValue target; desired = ceil(sum/target)
 // unless sum/(target*statusReplicas) is within tolerance. Overflows saturate
-// as upstream. It returns the proposal and the per-pod usage.
-func (c *Calculator) ExternalPerPodMetricReplicas(statusReplicas int32, targetUsagePerPod int64, values []int64, tolerances Tolerances) (replicaCount int32, averageUsage int64) {
+// as upstream. It returns the proposal and the per-pod usage. No values at
+// all is [ErrNoExternalMetrics] (see [Calculator.ExternalMetricReplicas]).
+func (c *Calculator) ExternalPerPodMetricReplicas(statusReplicas int32, targetUsagePerPod int64, values []int64, tolerances Tolerances) (replicaCount int32, averageUsage int64, err error) {
+	if len(values) == 0 {
+		return 0, 0, fmt.Errorf("unable to get external metric: %w", ErrNoExternalMetrics)
+	}
 	var usage int64
 	for _, v := range values {
 		usage += v
@@ -534,9 +548,9 @@ func (c *Calculator) ExternalPerPodMetricReplicas(statusReplicas int32, targetUs
 		}
 	}
 	if float64(usage) >= float64(math.MaxInt64) {
-		return replicaCount, math.MaxInt64
+		return replicaCount, math.MaxInt64, nil
 	}
-	return replicaCount, perPodUsage(usage, statusReplicas)
+	return replicaCount, perPodUsage(usage, statusReplicas), nil
 }
 
 // PodFromCore converts a v1.Pod into the calculator's Pod: phase, Ready

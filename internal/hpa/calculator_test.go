@@ -188,7 +188,7 @@ func (tc *replicaCalcCase) run(t *testing.T) {
 	case externalMetric:
 		replicas, usage, err = c.ExternalMetricReplicas(tc.currentReplicas, m.targetUsage, m.levels, tol, pods)
 	case externalPerPodMetric:
-		replicas, usage = c.ExternalPerPodMetricReplicas(tc.currentReplicas, m.perPodTargetUsage, m.levels, tol)
+		replicas, usage, err = c.ExternalPerPodMetricReplicas(tc.currentReplicas, m.perPodTargetUsage, m.levels, tol)
 	case podMetric:
 		pm := PodMetrics{}
 		for i, l := range m.levels {

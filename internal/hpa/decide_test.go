@@ -73,6 +73,7 @@ type syncCase struct {
 	metricsTarget                      []autoscalingv2.MetricSpec
 	recommendations                    []timestampedRecommendation
 	externalMetricsFail                bool // the external metrics API fails
+	externalMetricsEmpty               bool // the external metrics API answers with no series
 	allMetricsFail                     bool // every metrics API fails
 	configurableTolerance              bool
 	expectedDesiredReplicas            int32
@@ -150,6 +151,9 @@ func (tc *syncCase) observation(spec *autoscalingv2.MetricSpec, pods []Pod) *Obs
 	}
 	if len(tc.reportedLevels) > 0 {
 		obs.ObjectValue = int64(tc.reportedLevels[0])
+	}
+	if spec.Type == autoscalingv2.ExternalMetricSourceType && tc.externalMetricsEmpty {
+		obs.ExternalValues = nil
 	}
 	if tc.allMetricsFail || (spec.Type == autoscalingv2.ExternalMetricSourceType && tc.externalMetricsFail) {
 		obs.Err = errors.New("something went wrong")

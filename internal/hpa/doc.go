@@ -24,6 +24,12 @@
 //     (External metric, Value target).
 //   - [Calculator.ExternalPerPodMetricReplicas]: GetExternalPerPodMetricReplicas
 //     (External metric, AverageValue target).
+//   - [ErrNoExternalMetrics], [ErrNoCustomMetrics], [ErrNoResourceMetrics]:
+//     the empty-list errors of metrics/client.go (GetExternalMetric,
+//     GetRawMetric, GetResourceMetric). An External metric whose API answers
+//     with no series for the selector fails (FailedGetExternalMetric), so with
+//     the partial-failure rule of computeReplicasForMetrics the HPA does not
+//     scale down; it is never read as zero.
 //   - [Calculator.GroupPods]: groupPods (ready / unready / missing / ignored pods, the CPU
 //     initialization period and the initial readiness delay).
 //   - [PodRequest]: calculateRequests, calculatePodLevelRequests and

@@ -2,6 +2,7 @@ package hpa
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,9 +65,9 @@ func TestToleranceBoundaries(t *testing.T) {
 			if err != nil || got != tc.want {
 				t.Fatalf("External Value: got %d (%v), want %d", got, err, tc.want)
 			}
-			got, _ = c.ExternalPerPodMetricReplicas(10, 1000, []int64{10 * tc.usage}, tol)
-			if got != tc.want {
-				t.Fatalf("External AverageValue: got %d, want %d", got, tc.want)
+			got, _, err = c.ExternalPerPodMetricReplicas(10, 1000, []int64{10 * tc.usage}, tol)
+			if err != nil || got != tc.want {
+				t.Fatalf("External AverageValue: got %d (%v), want %d", got, err, tc.want)
 			}
 		})
 	}
@@ -247,5 +248,64 @@ func TestPartialFailure(t *testing.T) {
 				t.Errorf("ScalingActive = %+v, err %v", d.ScalingActive, d.Err)
 			}
 		})
+	}
+}
+
+// TestExternalEmptyList: the external metrics API answers, but with no series
+// for the metric's selector (the adapter serves the metric name, but the
+// exporter is down or the selector matches nothing). Upstream's metrics
+// client turns the empty list into an error ("no metrics returned from
+// external metrics API", metrics/client.go GetExternalMetric, checked by its
+// TestRESTClientExternalEmptyMetrics), so the metric fails with
+// FailedGetExternalMetric exactly as in TestNoScaleDownOneMetricEmpty and
+// TestScaleUpOneMetricEmpty: the HPA may scale up on the other metrics but
+// never down. Reading the empty list as zero would propose a scale-down.
+func TestExternalEmptyList(t *testing.T) {
+	calc := []replicaCalcCase{
+		{name: "TestRESTClientExternalEmptyMetrics/Value", currentReplicas: 3, expectedError: "no metrics returned from external metrics API",
+			metric: &metricInfo{kind: externalMetric, levels: []int64{}, targetUsage: 4400}},
+		{name: "TestRESTClientExternalEmptyMetrics/AverageValue", currentReplicas: 3, expectedError: "no metrics returned from external metrics API",
+			metric: &metricInfo{kind: externalPerPodMetric, levels: nil, perPodTargetUsage: 2150}},
+	}
+	for _, tc := range calc {
+		t.Run(tc.name+" (metrics/client_test.go)", func(t *testing.T) { tc.run(t) })
+	}
+	one3 := []int64{1000, 1000, 1000}
+	one5 := []int64{1000, 1000, 1000, 1000, 1000}
+	empty := []timestampedRecommendation{}
+	syncs := []syncCase{
+		{name: "EmptyExternalListNoScaleDown/Value", minReplicas: 2, maxReplicas: 6, specReplicas: 5, statusReplicas: 5, expectedDesiredReplicas: 5, CPUTarget: 50,
+			metricsTarget: []autoscalingv2.MetricSpec{externalMetricSpec(milli(1000), nil)}, reportedLevels: []uint64{100, 300, 500, 250, 250}, reportedCPURequests: one5,
+			recommendations: empty, externalMetricsEmpty: true,
+			expectedConditions: []cond{ableToScale("SucceededGetScale"), {autoscalingv2.ScalingActive, F, "FailedGetExternalMetric"}}},
+		{name: "EmptyExternalListNoScaleDown/AverageValue", minReplicas: 2, maxReplicas: 6, specReplicas: 5, statusReplicas: 5, expectedDesiredReplicas: 5, CPUTarget: 50,
+			metricsTarget: []autoscalingv2.MetricSpec{externalMetricSpec(nil, milli(50000))}, reportedLevels: []uint64{100, 300, 500, 250, 250}, reportedCPURequests: one5,
+			recommendations: empty, externalMetricsEmpty: true,
+			expectedConditions: []cond{ableToScale("SucceededGetScale"), {autoscalingv2.ScalingActive, F, "FailedGetExternalMetric"}}},
+		{name: "EmptyExternalListScaleUp/Value", minReplicas: 2, maxReplicas: 6, specReplicas: 3, statusReplicas: 3, expectedDesiredReplicas: 4, CPUTarget: 30, CPUCurrent: 40,
+			metricsTarget: []autoscalingv2.MetricSpec{externalMetricSpec(milli(100), nil)}, reportedLevels: []uint64{300, 400, 500}, reportedCPURequests: one3,
+			externalMetricsEmpty: true, expectPartialError: true},
+		{name: "EmptyExternalListScaleUp/AverageValue", minReplicas: 2, maxReplicas: 6, specReplicas: 3, statusReplicas: 3, expectedDesiredReplicas: 4, CPUTarget: 30, CPUCurrent: 40,
+			metricsTarget: []autoscalingv2.MetricSpec{externalMetricSpec(nil, milli(100))}, reportedLevels: []uint64{300, 400, 500}, reportedCPURequests: one3,
+			externalMetricsEmpty: true, expectPartialError: true},
+		// The only metric has no series: nothing to decide on, no change.
+		{name: "EmptyExternalListOnlyMetric", minReplicas: 1, maxReplicas: 6, specReplicas: 4, statusReplicas: 4, expectedDesiredReplicas: 4,
+			metricsTarget: []autoscalingv2.MetricSpec{externalMetricSpec(nil, milli(50000))}, reportedLevels: []uint64{10, 10, 10, 10}, reportedCPURequests: []int64{1000, 1000, 1000, 1000},
+			externalMetricsEmpty: true,
+			expectedConditions:   []cond{ableToScale("SucceededGetScale"), {autoscalingv2.ScalingActive, F, "FailedGetExternalMetric"}}},
+	}
+	for _, tc := range syncs {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t) })
+	}
+
+	// The condition message says why, as upstream's does.
+	c := testController(false)
+	h := (&syncCase{minReplicas: 1, maxReplicas: 6, metricsTarget: []autoscalingv2.MetricSpec{externalMetricSpec(nil, milli(50000))}}).hpa()
+	p := c.ComputeReplicasForMetric(h, &h.Spec.Metrics[0], 4, 4, &Observation{Pods: readyPods(4, 1000)}, testNow)
+	if p.Reason != ReasonFailedGetExternalMetric || p.Err == nil || !strings.Contains(p.Err.Error(), ErrNoExternalMetrics.Error()) {
+		t.Fatalf("proposal = %+v, want reason %s and an error saying %q", p, ReasonFailedGetExternalMetric, ErrNoExternalMetrics)
+	}
+	if !strings.Contains(p.Err.Error(), "failed to get qps external metric value") {
+		t.Errorf("error %q does not name the metric", p.Err)
 	}
 }

@@ -23,7 +23,10 @@ type Observation struct {
 	PodMetrics PodMetrics
 	// ObjectValue is the Object metric's value (milli-units).
 	ObjectValue int64
-	// ExternalValues are the External metric's values (milli-units); they are summed.
+	// ExternalValues are the External metric's values (milli-units), one per
+	// series the external metrics API returned for the selector; they are
+	// summed. Empty means the API returned no series: the metric fails with
+	// FailedGetExternalMetric, as upstream, and is never read as zero.
 	ExternalValues []int64
 	// Err is an error of the metrics API itself (e.g. the adapter is down).
 	Err error
@@ -93,7 +96,10 @@ func (c *Controller) ComputeReplicasForMetric(hpa *autoscalingv2.HorizontalPodAu
 		}
 		t := spec.External.Target
 		if t.AverageValue != nil {
-			r, _ := c.ExternalPerPodMetricReplicas(statusReplicas, t.AverageValue.MilliValue(), obs.ExternalValues, tol)
+			r, _, err := c.ExternalPerPodMetricReplicas(statusReplicas, t.AverageValue.MilliValue(), obs.ExternalValues, tol)
+			if err != nil {
+				return failed(ReasonFailedGetExternalMetric, "failed to get "+name+" external metric value: %v", err)
+			}
 			return MetricProposal{Metric: "external metric " + name, Replicas: r}
 		}
 		if t.Value != nil {

@@ -37,6 +37,7 @@ type Set struct {
 	ResourceQuotas  []*corev1.ResourceQuota
 	LimitRanges     []*corev1.LimitRange
 	ServiceMonitors []*monitoringv1.ServiceMonitor
+	PrometheusRules []*monitoringv1.PrometheusRule
 	APIServices     []*apiregistrationv1.APIService
 }
 
@@ -81,6 +82,8 @@ func (s *Set) Add(o Object) {
 		s.LimitRanges = append(s.LimitRanges, t)
 	case *monitoringv1.ServiceMonitor:
 		s.ServiceMonitors = append(s.ServiceMonitors, t)
+	case *monitoringv1.PrometheusRule:
+		s.PrometheusRules = append(s.PrometheusRules, t)
 	case *apiregistrationv1.APIService:
 		s.APIServices = append(s.APIServices, t)
 	}
