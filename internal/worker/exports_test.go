@@ -1,0 +1,35 @@
+package worker_test
+
+import (
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/voiceassist/autoscaling/internal/scrape"
+	"github.com/voiceassist/autoscaling/internal/worker"
+)
+
+// TestExportsTable: every series internal/scrape says the worker's image
+// exports is one the worker really registers. New contacts nothing, so the
+// client points nowhere.
+func TestExportsTable(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	w, err := worker.New(rdb, nil, worker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := scrape.GatheredSeries(w.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ok := scrape.Exports("voiceassist/voiceassist-worker")
+	if !ok || len(want) == 0 {
+		t.Fatal("internal/scrape does not know the worker's image")
+	}
+	for _, s := range want {
+		if !got[s] {
+			t.Errorf("internal/scrape lists %s for voiceassist-worker, which it does not export", s)
+		}
+	}
+}
