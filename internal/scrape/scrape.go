@@ -271,26 +271,39 @@ func (t Target) Exporting(series string) (verdict, why string) {
 	return "yes", ""
 }
 
-// GatheredSeries lists the series names g exposes as Prometheus stores
-// them: a histogram's _bucket, _sum and _count, a summary's quantiles
-// (its own name), _sum and _count. The tests of our services check the
-// exports table against it.
-func GatheredSeries(g prometheus.Gatherer) (map[string]bool, error) {
+// CheckExports compares the exports table with g, the registry of the
+// code behind image: an error lists every series the table claims and g
+// does not expose (as Prometheus stores them: a histogram's _bucket, _sum
+// and _count). The tests of our services run it on their real registries.
+func CheckExports(image string, g prometheus.Gatherer) error {
+	want, ok := Exports(image)
+	if !ok || len(want) == 0 {
+		return fmt.Errorf("internal/scrape lists no series for image %s", image)
+	}
 	mfs, err := g.Gather()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := map[string]bool{}
+	got := map[string]bool{}
 	for _, mf := range mfs {
 		n := mf.GetName()
 		switch mf.GetType() {
 		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-			out[n+"_bucket"], out[n+"_sum"], out[n+"_count"] = true, true, true
+			got[n+"_bucket"], got[n+"_sum"], got[n+"_count"] = true, true, true
 		case dto.MetricType_SUMMARY:
-			out[n], out[n+"_sum"], out[n+"_count"] = true, true, true
+			got[n], got[n+"_sum"], got[n+"_count"] = true, true, true
 		default:
-			out[n] = true
+			got[n] = true
 		}
 	}
-	return out, nil
+	var missing []string
+	for _, s := range want {
+		if !got[s] {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("internal/scrape lists %s for image %s, which its code does not export", strings.Join(missing, ", "), image)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -199,3 +200,17 @@ func TestReferenceNames(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+// TestCheckExports: a registry lacking a listed series fails, naming it.
+func TestCheckExports(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "http_requests_total", Help: "h"})
+	reg.MustRegister(c)
+	err := CheckExports("voiceassist/voiceassist-server", reg)
+	if err == nil || !strings.Contains(err.Error(), "http_request_duration_seconds_bucket") || strings.Contains(err.Error(), "http_requests_total,") {
+		t.Errorf("got %v, want the missing histogram series named", err)
+	}
+	if err := CheckExports("example/other", reg); err == nil {
+		t.Error("an image the table does not know must fail")
+	}
+}

@@ -196,40 +196,41 @@ func activeTargets(t *testing.T, install scrape.Install, set *kube.Set) ([]strin
 	return got, len(body.Data.Dropped)
 }
 
-// TestOperatorConfig: on dev's ServiceMonitors, the configuration keeps
-// exactly the metrics port of the gateway, the worker and queue-exporter
-// (not Redis, PostgreSQL or a second port) and labels each target with the
-// namespace and pod the adapter's rules need, as Prometheus Operator's
-// relabeling does — checked by a real Prometheus.
-func TestOperatorConfig(t *testing.T) {
-	got, dropped := activeTargets(t, scrape.Operator, env(t, "dev"))
-	want := []string{
-		"queue-exporter voiceassist queue-exporter queue-exporter-0 /metrics",
-		"voiceassist-server voiceassist voiceassist-server voiceassist-server-0 /metrics",
-		"voiceassist-worker voiceassist voiceassist-worker voiceassist-worker-0 /metrics",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("active targets\n got %q\nwant %q", got, want)
-	}
-	if dropped == 0 {
-		t.Error("nothing dropped: the keep rules select nothing")
-	}
-}
-
-// TestAnnotationsConfig: the plain chart's job keeps the annotated pods of
-// the base (no ServiceMonitor there) on their annotated port and path.
-func TestAnnotationsConfig(t *testing.T) {
-	got, dropped := activeTargets(t, scrape.Annotations, env(t, "base"))
-	want := []string{
-		"kubernetes-pods voiceassist  queue-exporter-0 /metrics",
-		"kubernetes-pods voiceassist  voiceassist-server-0 /metrics",
-		"kubernetes-pods voiceassist  voiceassist-worker-0 /metrics",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("active targets\n got %q\nwant %q", got, want)
-	}
-	if dropped == 0 {
-		t.Error("nothing dropped: the keep rules select nothing")
+// TestConfig runs a real Prometheus on each install's configuration:
+//
+//   - Operator, on dev's ServiceMonitors: exactly the metrics port of the
+//     gateway, the worker and queue-exporter is kept (not Redis,
+//     PostgreSQL or another port), each target labelled with the
+//     namespace, service and pod that the adapter's rules need, as
+//     Prometheus Operator's relabeling does;
+//   - Annotations, on the base (no ServiceMonitor there): the plain chart's
+//     job keeps the annotated pods, on their annotated port and path.
+func TestConfig(t *testing.T) {
+	for _, c := range []struct {
+		install scrape.Install
+		env     string
+		want    []string // job namespace service pod path
+	}{
+		{scrape.Operator, "dev", []string{
+			"queue-exporter voiceassist queue-exporter queue-exporter-0 /metrics",
+			"voiceassist-server voiceassist voiceassist-server voiceassist-server-0 /metrics",
+			"voiceassist-worker voiceassist voiceassist-worker voiceassist-worker-0 /metrics",
+		}},
+		{scrape.Annotations, "base", []string{
+			"kubernetes-pods voiceassist  queue-exporter-0 /metrics",
+			"kubernetes-pods voiceassist  voiceassist-server-0 /metrics",
+			"kubernetes-pods voiceassist  voiceassist-worker-0 /metrics",
+		}},
+	} {
+		t.Run(string(c.install), func(t *testing.T) {
+			got, dropped := activeTargets(t, c.install, env(t, c.env))
+			if !slices.Equal(got, c.want) {
+				t.Errorf("active targets\n got %q\nwant %q", got, c.want)
+			}
+			if dropped == 0 {
+				t.Error("nothing dropped: the keep rules select nothing")
+			}
+		})
 	}
 }
 
