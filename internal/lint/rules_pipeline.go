@@ -35,9 +35,17 @@ func checkMetricNotServed(c *Context) []Finding {
 	}
 	var out []Finding
 	for _, r := range scrape.Check(c.Set.HPAs, m, rules) {
-		if r.Problem != "" {
-			out = append(out, c.at(r.HPA, r.Field, r.Problem, r.Fix))
+		if r.Problem == "" {
+			continue
 		}
+		// A Pods metric of an HPA whose target is not in the input:
+		// hpa-target-missing says so already.
+		if r.HPA.Spec.Metrics[r.Index].Type == autoscalingv2.PodsMetricSourceType && r.Series != "" {
+			if w, _ := c.Target(r.HPA.Namespace, r.HPA.Spec.ScaleTargetRef); w == nil {
+				continue
+			}
+		}
+		out = append(out, c.at(r.HPA, r.Field, r.Problem, r.Fix))
 	}
 	return out
 }
