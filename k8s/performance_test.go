@@ -198,7 +198,7 @@ var (
 
 var specByEnv = map[string]envSpec{
 	"base":    {server: [2]int32{2, 10}, worker: [2]int32{1, 5}, serverRes: baseServerRes, workerRes: baseWorkerRes},
-	"dev":     {server: [2]int32{1, 3}, worker: [2]int32{1, 2}, serverRes: res{"250m", "256Mi", "1000m", "1Gi"}, workerRes: res{"500m", "512Mi", "2000m", "2Gi"}},
+	"dev":     {server: [2]int32{1, 3}, worker: [2]int32{1, 2}, serverRes: res{"250m", "256Mi", "1000m", "1Gi"}, workerRes: res{"500m", "512Mi", "2000m", "2Gi"}, monitors: true},
 	"staging": {server: [2]int32{2, 6}, worker: [2]int32{1, 3}, serverRes: baseServerRes, workerRes: baseWorkerRes, vpa: true, monitors: true},
 	"prod":    {server: [2]int32{3, 15}, worker: [2]int32{2, 8}, serverRes: baseServerRes, workerRes: baseWorkerRes, vpa: true, monitors: true},
 }

@@ -40,6 +40,9 @@ var registry = []*Rule{
 	{ID: "metric-target-type", Severity: Error, Check: checkMetricTargetType,
 		Summary: "A depth-like External metric needs an AverageValue target and an age-like one a Value target, or the replica math is wrong.",
 		Help:    "Depth: AverageValue = items per pod. Age: Value = acceptable age."},
+	{ID: "metric-not-served", Severity: Error, Check: checkMetricNotServed,
+		Summary: "A custom or external metric that no Prometheus Adapter rule serves, or whose series no scraped pod exports, stays <unknown>: the HPA scales up on its other metrics but never scales down.",
+		Help:    "Serve the metric with an adapter rule and scrape the workload exporting its series (ServiceMonitor, or prometheus.io/* pod annotations), or drop the metric."},
 
 	// PodDisruptionBudget
 	{ID: "pdb-selector-matches-nothing", Severity: Error, Check: checkPDBSelector,

@@ -129,9 +129,13 @@ func get(ctx context.Context, u *unstructured.Unstructured) (*unstructured.Unstr
 }
 
 // applyAll applies every object and reports each failure by object. It
-// returns the server's answer for each object that was accepted.
+// returns the server's answer for each object that was accepted. The CRDs
+// of the objects' kinds are installed first where missing: every overlay,
+// dev included, has ServiceMonitors, whose CRD the reference install
+// (kube-prometheus-stack) brings.
 func applyAll(ctx context.Context, t *testing.T, objs []*unstructured.Unstructured, dryRun bool) map[string]*unstructured.Unstructured {
 	t.Helper()
+	installCRDs(ctx, t, objs)
 	out := map[string]*unstructured.Unstructured{}
 	for _, u := range objs {
 		got, err := apply(ctx, u, dryRun)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -25,11 +23,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/voiceassist/autoscaling/internal/kube"
 	"github.com/voiceassist/autoscaling/internal/render"
+	"github.com/voiceassist/autoscaling/internal/scrape"
 	"github.com/voiceassist/autoscaling/test/e2e/cluster"
+	"github.com/voiceassist/autoscaling/test/e2e/promconfig"
 )
 
 // Where the metrics pipeline listens, inside the cluster's namespace.
@@ -53,9 +52,9 @@ const (
 // process in the cluster's namespace:
 //
 //   - Debian's real Prometheus, with the scrape jobs that Prometheus
-//     Operator generates from our ServiceMonitors (components/monitoring):
-//     the same relabeling, on the same __meta_kubernetes_endpointslice_*
-//     labels;
+//     Operator generates from the ServiceMonitors of the environment under
+//     test (prometheusConfig): the same relabeling, on the same
+//     __meta_kubernetes_endpointslice_* labels;
 //   - kubernetes-sd (test/e2e/kubesd, TEST INFRASTRUCTURE): Debian builds
 //     Prometheus without Kubernetes service discovery, so upstream
 //     Prometheus's own discovery code (role endpointslice) runs there,
@@ -125,7 +124,7 @@ func startMetricsStack(ctx context.Context, c *cluster.Cluster, root string) (*m
 		fmt.Sprintf("--api-server=https://%s:%d", cluster.ControlPlaneIP, cluster.APIServerPort),
 		"--ca-file="+caFile,
 		"--token-file="+tokenFile,
-		"--role=endpointslice",
+		"--role="+promconfig.Role(scrape.Operator),
 		"--namespace=voiceassist",
 	)
 	if err != nil {
@@ -238,24 +237,24 @@ func prometheusToken(ctx context.Context) (string, error) {
 	return tr.Status.Token, nil
 }
 
-// prometheusConfig writes one scrape job per ServiceMonitor endpoint of the
-// prod overlay (components/monitoring), with the relabeling Prometheus
-// Operator generates for a ServiceMonitor (its EndpointSlice discovery
-// role): targets of the ServiceMonitor's namespace, kept when the
-// Service's labels match its selector and the port's name matches the
-// endpoint's port; target labels namespace, service, pod, container,
-// endpoint and job (the Service's name). Only what our ServiceMonitors use
-// (matchLabels, port, path, interval) is translated; anything else fails
-// here. The targets come from sdURL (kubernetes-sd: upstream's Kubernetes
-// discovery of the namespace, the same __meta_kubernetes_* labels), which
-// the namespace keep rule narrows as kubernetes_sd_configs' namespaces
-// would.
+// metricsEnv is the environment whose metrics the scenarios read: the
+// scaling scenarios and TestHPAStatus deploy dev (scalingOverlay changes no
+// ServiceMonitor), so Prometheus scrapes what dev declares.
+const metricsEnv = "dev"
+
+// prometheusConfig configures Prometheus as the reference install
+// (kube-prometheus-stack, scrape.Reference) would for metricsEnv: one job
+// per endpoint of each ServiceMonitor the release's Prometheus selects
+// (release: kube-prometheus-stack), with Prometheus Operator's relabeling
+// (test/e2e/promconfig, unit-tested without the e2e tag). A ServiceMonitor
+// without the label is not scraped, as on a real cluster. The targets come
+// from sdURL (kubernetes-sd, role promconfig.Role(scrape.Operator)).
 func prometheusConfig(sdURL string) ([]byte, error) {
 	src, err := render.Embedded()
 	if err != nil {
 		return nil, err
 	}
-	rm, err := src.Env("prod")
+	rm, err := src.Env(metricsEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -263,77 +262,11 @@ func prometheusConfig(sdURL string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(set.ServiceMonitors) == 0 {
-		return nil, fmt.Errorf("the prod overlay renders no ServiceMonitor")
+	cfg, err := promconfig.Config(scrape.Operator, set, scrape.Reference.ServiceMonitorSelector(), "voiceassist", sdURL)
+	if err != nil {
+		return nil, fmt.Errorf("the %s overlay: %w", metricsEnv, err)
 	}
-	type m = map[string]any
-	var jobs []any
-	for _, sm := range set.ServiceMonitors {
-		if len(sm.Spec.Selector.MatchExpressions) > 0 || sm.Spec.NamespaceSelector.Any || len(sm.Spec.NamespaceSelector.MatchNames) > 0 {
-			return nil, fmt.Errorf("ServiceMonitor %s/%s: only selector.matchLabels is translated", sm.Namespace, sm.Name)
-		}
-		for i, ep := range sm.Spec.Endpoints {
-			if ep.Port == "" {
-				return nil, fmt.Errorf("ServiceMonitor %s/%s endpoint %d: only a named port is translated", sm.Namespace, sm.Name, i)
-			}
-			relabel := []any{
-				m{"source_labels": []string{"job"}, "target_label": "__tmp_prometheus_job_name"},
-				m{"action": "keep", "source_labels": []string{"__meta_kubernetes_namespace"}, "regex": sm.Namespace},
-			}
-			for _, k := range slices.Sorted(maps.Keys(sm.Spec.Selector.MatchLabels)) {
-				l := sanitizeLabel(k)
-				relabel = append(relabel, m{
-					"action":        "keep",
-					"source_labels": []string{"__meta_kubernetes_service_label_" + l, "__meta_kubernetes_service_labelpresent_" + l},
-					"regex":         "(" + sm.Spec.Selector.MatchLabels[k] + ");true",
-				})
-			}
-			relabel = append(relabel,
-				m{"action": "keep", "source_labels": []string{"__meta_kubernetes_endpointslice_port_name"}, "regex": ep.Port},
-				m{"source_labels": []string{"__meta_kubernetes_endpointslice_address_target_kind", "__meta_kubernetes_endpointslice_address_target_name"},
-					"separator": ";", "regex": "Node;(.*)", "replacement": "${1}", "target_label": "node"},
-				m{"source_labels": []string{"__meta_kubernetes_endpointslice_address_target_kind", "__meta_kubernetes_endpointslice_address_target_name"},
-					"separator": ";", "regex": "Pod;(.*)", "replacement": "${1}", "target_label": "pod"},
-				m{"source_labels": []string{"__meta_kubernetes_namespace"}, "target_label": "namespace"},
-				m{"source_labels": []string{"__meta_kubernetes_service_name"}, "target_label": "service"},
-				m{"source_labels": []string{"__meta_kubernetes_pod_name"}, "target_label": "pod"},
-				m{"source_labels": []string{"__meta_kubernetes_pod_container_name"}, "target_label": "container"},
-				m{"action": "drop", "source_labels": []string{"__meta_kubernetes_pod_phase"}, "regex": "(Failed|Succeeded)"},
-				m{"source_labels": []string{"__meta_kubernetes_service_name"}, "target_label": "job", "replacement": "${1}"},
-				m{"target_label": "endpoint", "replacement": ep.Port},
-			)
-			job := m{
-				"job_name":        fmt.Sprintf("serviceMonitor/%s/%s/%d", sm.Namespace, sm.Name, i),
-				"honor_labels":    false,
-				"http_sd_configs": []any{m{"url": sdURL, "refresh_interval": "5s"}},
-				"metrics_path":    "/metrics",
-				"relabel_configs": relabel,
-			}
-			if ep.Path != "" {
-				job["metrics_path"] = ep.Path
-			}
-			if ep.Interval != "" {
-				job["scrape_interval"] = string(ep.Interval)
-			}
-			jobs = append(jobs, job)
-		}
-	}
-	return yaml.Marshal(m{
-		"global":         m{"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s"},
-		"scrape_configs": jobs,
-	})
-}
-
-func sanitizeLabel(k string) string {
-	var b strings.Builder
-	for _, r := range k {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
+	return cfg, nil
 }
 
 // promSample is one element of an instant vector.
