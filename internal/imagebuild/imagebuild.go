@@ -128,7 +128,7 @@ func Build(ctx context.Context, o Options) ([]Result, error) {
 	for i, im := range images {
 		g.Go(func() error {
 			bin := filepath.Join(binDir, im.Name)
-			if err := checkStatic(bin); err != nil {
+			if err := CheckStatic(bin); err != nil {
 				return err
 			}
 			ref, err := name.NewTag(o.Repo + "/" + im.Name + ":" + o.Tag)
@@ -248,9 +248,9 @@ func goBuild(ctx context.Context, moduleDir, outDir, arch string, images []Image
 	return nil
 }
 
-// checkStatic fails unless bin is an ELF executable without a dynamic
+// CheckStatic fails unless bin is an ELF executable without a dynamic
 // loader or shared libraries: the image has no libc to load.
-func checkStatic(bin string) error {
+func CheckStatic(bin string) error {
 	f, err := elf.Open(bin)
 	if err != nil {
 		return fmt.Errorf("binary %s: %w", bin, err)

@@ -296,22 +296,53 @@ var ErrNotFound = errors.New("not in the image")
 // file system (later layers win), for checks and tests: the CA bundle, the
 // binary.
 func ReadFile(img v1.Image, name string) (*tar.Header, []byte, error) {
+	files, err := ReadFiles(img, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return files[0].Header, files[0].Data, nil
+}
+
+// FileContent is a file read from an image.
+type FileContent struct {
+	Header *tar.Header
+	Data   []byte
+}
+
+// ReadFiles is ReadFile for several files, in one pass over the layers.
+func ReadFiles(img v1.Image, names ...string) ([]FileContent, error) {
+	want := map[string]int{}
+	for i, n := range names {
+		want[strings.TrimPrefix(n, "/")] = i
+	}
+	out := make([]FileContent, len(names))
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
-	want := strings.TrimPrefix(name, "/")
-	for {
+	found := 0
+	for found < len(want) {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return nil, nil, fmt.Errorf("%s: %w", name, ErrNotFound)
+			break
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if strings.TrimSuffix(h.Name, "/") != want {
+		i, ok := want[strings.TrimSuffix(h.Name, "/")]
+		if !ok || out[i].Header != nil {
 			continue
 		}
 		b, err := io.ReadAll(tr)
-		return h, b, err
+		if err != nil {
+			return nil, err
+		}
+		out[i] = FileContent{Header: h, Data: b}
+		found++
 	}
+	for i, f := range out {
+		if f.Header == nil {
+			return nil, fmt.Errorf("%s: %w", names[i], ErrNotFound)
+		}
+	}
+	return out, nil
 }
