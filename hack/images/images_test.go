@@ -6,6 +6,9 @@ import (
 	"crypto/x509"
 	"debug/buildinfo"
 	"encoding/hex"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/voiceassist/autoscaling/internal/imagebuild"
@@ -135,6 +142,55 @@ func TestMakeImagesReproducible(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(a, "vactl.tar")); err != nil {
 		t.Errorf("docker-load tarball: %v", err)
+	}
+}
+
+// TestPushKeepsDigest does what `crane push DIR REF` does with an OCI
+// layout (read its one image, remote.Write it) against go-containerregistry's
+// registry on loopback: the registry serves the digest `make images`
+// printed. The image is assembled from a small binary; the layout is the
+// same code path as make images'.
+func TestPushKeepsDigest(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "app")
+	if err := os.WriteFile(bin, []byte("#!/not/run\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img, err := ociimage.Build(ociimage.Spec{
+		Binary: bin, Entrypoint: "/usr/local/bin/app", Created: time.Unix(epoch, 0),
+		OS: "linux", Architecture: runtime.GOARCH, CABundle: imagebuild.DefaultCABundle,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := name.NewTag("voiceassist/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "app")
+	if err := ociimage.WriteLayout(dir, img, local); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	dst, err := name.NewTag(strings.TrimPrefix(srv.URL, "http://")+"/voiceassist/app:1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromLayout, _, err := ociimage.ReadLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(dst, fromLayout); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.Digest != want || desc.MediaType != types.OCIManifestSchema1 {
+		t.Errorf("registry serves %s %s, want %s %s", desc.MediaType, desc.Digest, types.OCIManifestSchema1, want)
 	}
 }
 
