@@ -1,7 +1,7 @@
 # The targets README.md names. `make test` is the test command CI runs.
 GO ?= go
 
-.PHONY: all build test vet fmt-check bench
+.PHONY: all build test vet fmt-check bench images
 all: build
 
 build:
@@ -21,6 +21,17 @@ fmt-check:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# OCI images of voiceassist-server, voiceassist-worker, queue-exporter and
+# vactl, built with go-containerregistry (no Docker daemon, no registry) into
+# $(IMAGES_DIR)/<name>/ (an OCI image layout: `crane push` it) and
+# <name>.tar (`docker load`). Reproducible: the created time is
+# SOURCE_DATE_EPOCH or the HEAD commit's time. README.md, "Images".
+IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+IMAGE_REPO ?= voiceassist
+IMAGES_DIR ?= _output/images
+images:
+	$(GO) run ./hack/images --out $(IMAGES_DIR) --repo $(IMAGE_REPO) $(if $(IMAGE_TAG),--tag $(IMAGE_TAG))
 
 # End-to-end tests against a real local cluster (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, a node agent running the pods,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what vactl's tests and the local services need on a fresh Debian
-# machine: Redis, PostgreSQL, Prometheus (with promtool) and wrk. Go itself
+# machine: Redis, PostgreSQL, Prometheus (with promtool), wrk, and the CA
+# bundle `make images` puts into the images (ca-certificates). Go itself
 # comes with the machine; Go modules come through the module proxy.
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v wrk >/dev/null || need+=(wrk)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v make >/dev/null || need+=(make)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if ((${#need[@]})); then
   sudo=""
