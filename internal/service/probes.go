@@ -21,8 +21,13 @@ type Check struct {
 	Fn   func(context.Context) error
 }
 
+// RedisPinger is the part of a go-redis client RedisCheck uses.
+type RedisPinger interface {
+	Ping(context.Context) *redis.StatusCmd
+}
+
 // RedisCheck pings Redis.
-func RedisCheck(rdb redis.UniversalClient) Check {
+func RedisCheck(rdb RedisPinger) Check {
 	return Check{"redis", func(ctx context.Context) error {
 		if rdb == nil {
 			return errors.New("not configured")

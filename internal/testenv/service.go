@@ -33,7 +33,14 @@ type Service struct {
 // connections. It is stopped, if still running, when the test ends.
 func StartService(t testing.TB, cmd service.Command, env map[string]string, args ...string) *Service {
 	t.Helper()
-	s := RunService(t, cmd, env, args...)
+	e := map[string]string{}
+	for k, v := range env {
+		e[k] = v
+	}
+	if e["LISTEN_ADDR"] == "" {
+		e["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	}
+	s := RunService(t, cmd, e, args...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
@@ -50,16 +57,14 @@ func StartService(t testing.TB, cmd service.Command, env map[string]string, args
 	}
 }
 
-// RunService is StartService without waiting for the listener (for a
-// service expected to exit at once).
+// RunService runs cmd with args and env (nothing from the process's own
+// environment), without choosing a listen address or waiting for it: for a
+// service expected to exit at once (--help, bad flags).
 func RunService(t testing.TB, cmd service.Command, env map[string]string, args ...string) *Service {
 	t.Helper()
 	e := map[string]string{}
 	for k, v := range env {
 		e[k] = v
-	}
-	if e["LISTEN_ADDR"] == "" {
-		e["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{Addr: e["LISTEN_ADDR"], stderr: &lockedBuffer{}, cancel: cancel, done: make(chan struct{})}
