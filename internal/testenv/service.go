@@ -96,6 +96,9 @@ func (s *Service) Stop(t testing.TB, within time.Duration) (int, time.Duration) 
 	return s.Wait(t, within), time.Since(start)
 }
 
+// SIGTERM cancels the service's context and returns at once.
+func (s *Service) SIGTERM() { s.cancel() }
+
 // Wait waits for the service to exit and returns its exit code.
 func (s *Service) Wait(t testing.TB, within time.Duration) int {
 	t.Helper()
