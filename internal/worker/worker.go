@@ -177,7 +177,7 @@ type Worker struct {
 
 	probes *service.Probes // /health, /ready, /metrics; draining from SIGTERM on
 	mu     sync.Mutex
-	active   map[string]*queue.Lease // by token
+	active map[string]*queue.Lease // by token
 }
 
 type metrics struct {
