@@ -1,7 +1,7 @@
 # The targets README.md names. `make test` is the test command CI runs.
 GO ?= go
 
-.PHONY: all build test vet fmt-check bench
+.PHONY: all build test vet fmt-check bench docs
 all: build
 
 build:
@@ -21,6 +21,11 @@ fmt-check:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Regenerates the services' flag tables in docs/running-locally.md from the
+# flag definitions (a test fails while they are stale).
+docs:
+	$(GO) generate ./internal/servicedoc
 
 # End-to-end tests against a real local cluster (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, a node agent running the pods,

@@ -92,6 +92,16 @@ type Parsed struct {
 	Common    Common
 	Component Component
 	Setup     Setup
+
+	commonVars int // how many of the set's Vars are the common ones
+}
+
+// Vars lists cmd's settings with their built-in defaults: the common ones
+// and the service's own (for the generated reference in
+// docs/running-locally.md).
+func Vars(cmd Command) (common, own []envflag.Var) {
+	s, p := FlagSet(cmd, func(string) string { return "" }, io.Discard)
+	return s.Vars[:p.commonVars], s.Vars[p.commonVars:]
 }
 
 // FlagSet declares cmd's flags (common ones first) on a new flag set with
@@ -103,6 +113,7 @@ func FlagSet(cmd Command, getenv func(string) string, out io.Writer) (*envflag.S
 	s := &envflag.Set{FS: fs, Getenv: getenv}
 	p := &Parsed{Component: cmd.New()}
 	p.Common.declare(s, cmd.Listen, cmd.Postgres)
+	p.commonVars = len(s.Vars)
 	p.Component.Flags(s)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: %s [flags]\n\n%s\n\nFlags (environment variable in brackets; a flag given on the command line wins over its variable):\n", cmd.Name, cmd.Summary)
