@@ -27,4 +27,15 @@
 //     fails at once, the pre-stop delay passes, background work (the
 //     worker's jobs) finishes its own drain, in-flight requests complete
 //     within the shutdown grace. Exit 0, or 1 if anything had to be cut off.
+//
+// # Extending
+//
+// A setting every service needs (say, an auth token file) is declared once
+// in Common.declare and validated in Common.validate; it then reaches each
+// component through Deps.Common. A knob of one service is declared in that
+// component's Flags. Middleware for every request (authentication, a limit
+// on concurrent request memory) wraps Unit.Handler in Start; background work
+// that must not lose jobs at shutdown runs as Unit.Work, whose return the
+// drain waits for. docs/running-locally.md follows from the declarations
+// (make docs).
 package service
