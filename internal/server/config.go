@@ -108,6 +108,8 @@ func (c *component) Start(d service.Deps) (*service.Unit, error) {
 		return nil, service.UsageError(err)
 	}
 	srv := New(c.cfg, Deps{Jobs: d.Store, Queue: q, Redis: d.Redis, Logger: d.Log})
+	d.Log.Info("gateway configured", service.KeyQueue, c.cfg.Queue, "max_upload_bytes", c.cfg.MaxUploadBytes,
+		"pre_stop_delay", c.cfg.PreStopDelay.String(), "shutdown_grace", c.cfg.ShutdownGrace.String())
 	return &service.Unit{Handler: srv.Handler(), Probes: srv.probes}, nil
 }
 

@@ -41,8 +41,8 @@ type Deps struct {
 	Logger *slog.Logger
 }
 
-// Server is the gateway. Create it with New; serve it with Run or Serve, or
-// mount Handler yourself.
+// Server is the gateway. Create it with New; serve it with Serve, or mount
+// Handler yourself (Command does, through internal/service).
 type Server struct {
 	cfg     Config
 	deps    Deps
@@ -157,17 +157,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Draining reports whether shutdown has begun (then /ready answers 503).
 func (s *Server) Draining() bool { return s.probes.Draining() }
 
-// Run listens on cfg.Listen and serves until ctx is cancelled, then drains;
-// see Serve.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
-	}
-	return s.Serve(ctx, ln)
-}
-
-// Serve serves on ln until ctx is cancelled (SIGTERM in main), then drains
+// Serve serves on ln until ctx is cancelled (SIGTERM), then drains
 // with the sequence of service.HTTPServer.Drain: /ready fails at once, the
 // server keeps serving for PreStopDelay, then in-flight requests get until
 // ShutdownGrace (counted from the signal) to finish.
