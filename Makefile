@@ -1,7 +1,7 @@
 # The targets README.md names. `make test` is the test command CI runs.
 GO ?= go
 
-.PHONY: all build test vet fmt-check bench images
+.PHONY: all build test vet fmt-check bench images docs
 all: build
 
 build:
@@ -32,6 +32,11 @@ IMAGE_REPO ?= voiceassist
 IMAGES_DIR ?= _output/images
 images:
 	$(GO) run ./hack/images --out $(IMAGES_DIR) --repo $(IMAGE_REPO) $(if $(IMAGE_TAG),--tag $(IMAGE_TAG))
+
+# Regenerates the services' flag tables in docs/running-locally.md from the
+# flag definitions (a test fails while they are stale).
+docs:
+	$(GO) generate ./internal/servicedoc
 
 # End-to-end tests against a real local cluster (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, a node agent running the pods,

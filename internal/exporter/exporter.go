@@ -16,16 +16,14 @@ package exporter
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/voiceassist/autoscaling/internal/queue"
 )
 
-// Metric names. The first two are read by the worker HPA (DESIGN.md); do not
+// Metric names. The first two are read by the worker HPA (docs/design.md); do not
 // rename them without changing the Prometheus Adapter rules.
 const (
 	MetricDepth         = "voiceassist_queue_depth"
@@ -125,17 +123,4 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(s.Dead), s.Queue)
 		ch <- prometheus.MustNewConstMetric(c.delayed, prometheus.GaugeValue, float64(s.Delayed), s.Queue)
 	}
-}
-
-// Handler serves /metrics from reg and /health. /health is liveness only: it
-// does not touch Redis, because restarting the exporter cannot fix Redis;
-// the outage shows as voiceassist_queue_exporter_up 0 instead.
-func Handler(reg *prometheus.Registry) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	return mux
 }

@@ -1,5 +1,5 @@
-// Package integration holds end-to-end tests that run the services built
-// from this repository (voiceassist-server, voiceassist-worker,
+// Package integration is tests only: end-to-end tests that run the service
+// binaries built from this repository (voiceassist-server, voiceassist-worker,
 // queue-exporter) as real processes against real Redis and PostgreSQL
 // (internal/testenv), scraped by a real Prometheus (Debian's `prometheus`
 // binary), and evaluate the PromQL that Prometheus Adapter renders from

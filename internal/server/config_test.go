@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"log/slog"
 	"strings"
 	"testing"
@@ -15,12 +16,12 @@ func envOf(m map[string]string) func(string) string {
 
 func TestParseConfigDefaultsEnvAndFlags(t *testing.T) {
 	var out bytes.Buffer
-	c, err := ParseConfig("x", nil, envOf(map[string]string{"DATABASE_URL": "postgres://db/x"}), &out)
+	c, err := ParseConfig(nil, envOf(map[string]string{"DATABASE_URL": "postgres://db/x"}), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Listen != ":8000" || c.Queue != "voice-jobs" || c.MaxUploadBytes != 25<<20 ||
-		c.PreStopDelay != 5*time.Second || c.ShutdownGrace != 25*time.Second || c.RedisAddr != "voiceassist-redis:6379" {
+		c.PreStopDelay != 5*time.Second || c.ShutdownGrace != 25*time.Second || c.RedisAddr != "localhost:6379" || c.ReadyTimeout != 800*time.Millisecond || c.StartupTimeout != time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
 
@@ -29,7 +30,7 @@ func TestParseConfigDefaultsEnvAndFlags(t *testing.T) {
 		"MAX_UPLOAD_BYTES": "10MiB", "PRE_STOP_DELAY": "2s", "REDIS_PASSWORD": "secret", "REDIS_DB": "3",
 		"LOG_LEVEL": "debug", "DECODE_MEMORY_BYTES": "1GiB",
 	})
-	c, err = ParseConfig("x", []string{"--queue", "q-flag", "--max-upload-bytes=1024", "-shutdown-grace=40s"}, env, &out)
+	c, err = ParseConfig([]string{"--queue", "q-flag", "--max-upload-bytes=1024", "-shutdown-grace=40s"}, env, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out bytes.Buffer
-		_, err := ParseConfig("x", c.args, envOf(c.env), &out)
+		_, err := ParseConfig(c.args, envOf(c.env), &out)
 		if err == nil || !strings.Contains(err.Error()+out.String(), c.want) {
 			t.Errorf("%s: err %v (output %q), want mention of %q", c.name, err, out.String(), c.want)
 		}
@@ -71,28 +72,14 @@ func TestParseConfigErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	var out bytes.Buffer
-	_, err := ParseConfig("voiceassist-server", []string{"--help"}, envOf(nil), &out)
-	if !errors.Is(err, ErrHelp) {
-		t.Fatalf("err = %v, want ErrHelp", err)
+	_, err := ParseConfig([]string{"--help"}, envOf(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
 	for _, want := range []string{"-listen", "LISTEN_ADDR", "-redis-addr", "REDIS_ADDR", "-database-url", "DATABASE_URL",
 		"-queue", "QUEUE_NAME", "-max-upload-bytes", "-pre-stop-delay", "-shutdown-grace", "REDIS_PASSWORD", "SIGTERM"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
-		}
-	}
-}
-
-func TestParseBytes(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "1024": 1024, "25MiB": 25 << 20, "25 MiB": 25 << 20, "1k": 1024, "2G": 2 << 30, "7B": 7} {
-		got, err := parseBytes(in)
-		if err != nil || got != want {
-			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "MiB", "1.5MiB", "-1", "99999999999GiB"} {
-		if _, err := parseBytes(in); err == nil {
-			t.Errorf("parseBytes(%q) accepted", in)
 		}
 	}
 }

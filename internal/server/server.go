@@ -5,20 +5,15 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/voiceassist/autoscaling/internal/service"
 	"github.com/voiceassist/autoscaling/internal/store"
 )
 
@@ -46,15 +41,15 @@ type Deps struct {
 	Logger *slog.Logger
 }
 
-// Server is the gateway. Create it with New; serve it with Run or Serve, or
-// mount Handler yourself.
+// Server is the gateway. Create it with New; serve it with Serve, or mount
+// Handler yourself (Command does, through internal/service).
 type Server struct {
-	cfg      Config
-	deps     Deps
-	log      *slog.Logger
-	metrics  *metrics
-	handler  http.Handler
-	draining atomic.Bool
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	metrics *metrics
+	handler http.Handler
+	probes  *service.Probes // /health, /ready, /metrics; draining from SIGTERM on
 	// decodeBudget bounds the memory of concurrent WAV decodes (bytes).
 	decodeBudget *semaphore.Weighted
 }
@@ -84,6 +79,16 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: log, metrics: newMetrics(),
 		decodeBudget: semaphore.NewWeighted(cfg.DecodeMemoryBytes)}
+	var jobs service.Pinger
+	if deps.Jobs != nil {
+		jobs = deps.Jobs
+	}
+	var rdb service.RedisPinger
+	if deps.Redis != nil {
+		rdb = deps.Redis
+	}
+	s.probes = &service.Probes{Timeout: cfg.ReadyTimeout, Registry: s.metrics.registry, Log: log, RequestID: RequestID,
+		Checks: []service.Check{service.PostgresCheck(jobs), service.RedisCheck(rdb)}}
 	s.handler = withRequestLog(log, s.routes())
 	return s
 }
@@ -96,17 +101,13 @@ type route struct {
 }
 
 func (s *Server) routes() http.Handler {
-	metricsHandler := promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{
-		Registry:          s.metrics.registry, // counts its own scrape errors
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelError),
-		EnableOpenMetrics: false,
-	})
+	metricsHandler := s.probes.Metrics()
 	table := []route{
 		{path: "/v1/jobs", methods: map[string]http.HandlerFunc{"POST": s.createJob}},
 		{path: "/v1/jobs/{id}", methods: map[string]http.HandlerFunc{"GET": s.getJob}},
 		{path: "/v1/analyze", methods: map[string]http.HandlerFunc{"POST": s.analyze}},
-		{path: "/health", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.health}},
-		{path: "/ready", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.ready}},
+		{path: "/health", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.probes.Health}},
+		{path: "/ready", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.probes.Ready}},
 		{path: "/metrics", quiet: true, methods: map[string]http.HandlerFunc{"GET": metricsHandler.ServeHTTP}},
 	}
 	mux := http.NewServeMux()
@@ -154,165 +155,23 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Draining reports whether shutdown has begun (then /ready answers 503).
-func (s *Server) Draining() bool { return s.draining.Load() }
+func (s *Server) Draining() bool { return s.probes.Draining() }
 
-// Run listens on cfg.Listen and serves until ctx is cancelled, then drains;
-// see Serve.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
-	}
-	return s.Serve(ctx, ln)
-}
-
-// Serve serves on ln until ctx is cancelled (SIGTERM in main), then shuts
-// down the way a Kubernetes pod must:
-//
-//  1. /ready fails at once, so the endpoints controller takes the pod out of
-//     the Service. That takes a few seconds to reach every kube-proxy and
-//     ingress, and meanwhile they still send new requests here, so
-//  2. the server keeps serving everything for PreStopDelay (keep-alives off,
-//     so clients re-dial and land on other pods), then
-//  3. http.Server.Shutdown closes the listener and waits for in-flight
-//     requests, until ShutdownGrace (counted from the signal) runs out, when
-//     the remaining connections are closed.
+// Serve serves on ln until ctx is cancelled (SIGTERM), then drains
+// with the sequence of service.HTTPServer.Drain: /ready fails at once, the
+// server keeps serving for PreStopDelay, then in-flight requests get until
+// ShutdownGrace (counted from the signal) to finish.
 //
 // It returns nil after a clean drain, or an error if the listener failed or
 // in-flight requests had to be cut off.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second, // slowloris
-		ReadTimeout:       s.cfg.ReadTimeout,
-		WriteTimeout:      s.cfg.WriteTimeout,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		// Request contexts must not derive from ctx: cancelling ctx means
-		// "drain", and in-flight requests are supposed to finish.
-		BaseContext: func(net.Listener) context.Context { return context.Background() },
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "max_upload_bytes", s.cfg.MaxUploadBytes,
 		"pre_stop_delay", s.cfg.PreStopDelay.String(), "shutdown_grace", s.cfg.ShutdownGrace.String())
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	signalled := time.Now()
-	s.draining.Store(true)
-	srv.SetKeepAlivesEnabled(false)
-	s.log.Info("draining: /ready now fails; still serving during the pre-stop delay", "pre_stop_delay", s.cfg.PreStopDelay.String())
-
-	select {
-	case <-time.After(s.cfg.PreStopDelay):
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	}
-
-	sctx, cancel := context.WithDeadline(context.Background(), signalled.Add(s.cfg.ShutdownGrace))
-	defer cancel()
-	s.log.Info("shutting down: listener closed, waiting for in-flight requests")
-	err := srv.Shutdown(sctx)
-	if err != nil {
-		// Grace period exhausted: cut the stragglers off so the process
-		// exits before the kubelet's SIGKILL, and say so.
-		_ = srv.Close()
-		err = fmt.Errorf("shutdown after %s: in-flight requests cut off: %w", time.Since(signalled).Round(time.Millisecond), err)
-		s.log.Error("shutdown incomplete", "err", err)
-	} else {
-		s.log.Info("shutdown complete", "after", time.Since(signalled).Round(time.Millisecond).String())
-	}
-	<-errc // http.ErrServerClosed
-	return err
-}
-
-// health is liveness: the process serves HTTP. It checks no dependency (a
-// database outage must not make the kubelet restart every gateway) and is
-// never rate-limited.
-func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-}
-
-// ready is readiness: PostgreSQL and Redis answer within ReadyTimeout and we
-// are not draining.
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if s.draining.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining"})
-		return
-	}
-	type check struct {
-		name string
-		fn   func(context.Context) error
-	}
-	checks := []check{
-		{"postgres", func(ctx context.Context) error {
-			if s.deps.Jobs == nil {
-				return errors.New("not configured")
-			}
-			return s.deps.Jobs.Ping(ctx)
-		}},
-		{"redis", func(ctx context.Context) error {
-			if s.deps.Redis == nil {
-				return errors.New("not configured")
-			}
-			return s.deps.Redis.Ping(ctx).Err()
-		}},
-	}
-	results := make(map[string]string, len(checks))
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-		ok = true
-	)
-	for _, c := range checks {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
-			defer cancel()
-			err := c.fn(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				ok = false
-				results[c.name] = err.Error()
-			} else {
-				results[c.name] = "ok"
-			}
-		})
-	}
-	wg.Wait()
-	code, status := http.StatusOK, "ready"
-	if !ok {
-		code, status = http.StatusServiceUnavailable, "not ready"
-		s.log.Warn("not ready", "request_id", RequestID(r.Context()), "checks", results)
-	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": results})
-}
-
-// errorBody is every error response: a stable machine-readable code and a
-// human-readable detail.
-type errorBody struct {
-	Error  string `json:"error"`
-	Detail string `json:"detail"`
+	return service.Serve(ctx, ln, s.handler, s.probes, s.cfg.serving(), s.log, nil)
 }
 
 func writeError(w http.ResponseWriter, code int, errCode, detail string) {
-	writeJSON(w, code, errorBody{Error: errCode, Detail: detail})
+	service.WriteError(w, code, errCode, detail)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code = http.StatusInternalServerError
-		b = []byte(`{"error":"internal","detail":"cannot encode response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { service.WriteJSON(w, code, v) }

@@ -145,11 +145,17 @@ func StartPostgres(tb testing.TB) *Postgres {
 	}
 	data := filepath.Join(dir, "data")
 	p.run(tb, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
-	p.run(tb, "pg_ctl", "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "30", "start", "-o",
-		fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off -c max_connections=200", p.Port, dir))
+	p.Start()
 	p.run(tb, "createdb", "-h", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-U", "postgres", "voiceassist")
 	p.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/voiceassist?sslmode=disable", p.Port)
 	return p
+}
+
+// Start starts the server (again, after Stop) on the same port and data.
+func (p *Postgres) Start() {
+	p.tb.Helper()
+	p.run(p.tb, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "postgres.log"), "-w", "-t", "30", "start", "-o",
+		fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off -c max_connections=200", p.Port, p.dir))
 }
 
 // Stop shuts the server down fast; safe to call twice.

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/voiceassist/autoscaling/internal/queue"
 	"github.com/voiceassist/autoscaling/internal/worker"
 )
 
@@ -34,6 +37,30 @@ func TestParseFlags(t *testing.T) {
 		_, err := worker.ParseFlags(bad.args, func(k string) string { return bad.env[k] }, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("env %v args %v: error %v, want one naming %s", bad.env, bad.args, err, bad.want)
+		}
+	}
+}
+
+// The backoff jitter is a default of worker.Config, not of flag parsing: a
+// Config built in code and one parsed from flags run the same queue options.
+func TestBackoffJitterDefaultInConfig(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer rdb.Close()
+	f, err := worker.ParseFlags(nil, func(k string) string { return map[string]string{"DATABASE_URL": "postgres://h/db"}[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cfg := range map[string]worker.Config{"in code": {}, "from flags": f.Worker, "disabled": {QueueOptions: queue.Options{BackoffJitter: -1}}} {
+		w, err := worker.New(rdb, nil, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := worker.DefaultBackoffJitter
+		if name == "disabled" {
+			want = 0
+		}
+		if got := w.Queue().Options().BackoffJitter; got != want {
+			t.Errorf("%s: BackoffJitter %v, want %v", name, got, want)
 		}
 	}
 }

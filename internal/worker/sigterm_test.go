@@ -1,9 +1,7 @@
 package worker_test
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,7 +17,9 @@ import (
 	"github.com/voiceassist/autoscaling/internal/worker"
 )
 
-// buildWorker builds cmd/voiceassist-worker into a temporary directory.
+// buildWorker builds cmd/voiceassist-worker into a temporary directory: only
+// kill -9 needs a process of its own; everything else runs the command in
+// this process (startCommand).
 func buildWorker(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "voiceassist-worker")
@@ -72,26 +72,11 @@ func startProc(t *testing.T, bin string, e *env, args ...string) *workerProc {
 	return p
 }
 
-// sigterm sends SIGTERM and returns the exit code and how long exit took.
-func (p *workerProc) sigterm(t *testing.T, within time.Duration) (int, time.Duration) {
-	t.Helper()
-	begin := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(within):
-		t.Fatalf("worker still running %v after SIGTERM", within)
-	}
-	return p.cmd.ProcessState.ExitCode(), time.Since(begin)
-}
-
 // SIGTERM mid-job loses nothing. With a job longer than the drain timeout
-// the binary exits 0 in time and the job is back in the queue; with one that
-// fits, the job is done. Either way a second worker leaves it done.
+// the command (run as cmd/voiceassist-worker runs it) exits 0 in time and
+// the job is back in the queue; with one that fits, the job is done. Either
+// way a second worker leaves it done.
 func TestSIGTERMMidJobLosesNothing(t *testing.T) {
-	bin := buildWorker(t)
 	e := newEnv(t)
 	q, _ := queue.New(e.rdb, queue.DefaultName, queue.Options{})
 
@@ -106,10 +91,10 @@ func TestSIGTERMMidJobLosesNothing(t *testing.T) {
 		{"JobFinishesWithinDrain", "1s", "10s", false, 8 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := startProc(t, bin, e, "--simulate-work", tc.simulate, "--drain-timeout", tc.drain)
+			p := startCommand(t, e, "--simulate-work", tc.simulate, "--drain-timeout", tc.drain)
 			id := newJob(t, e, q, wav(t, 0.5))
 			waitStatus(t, e.st, id, store.StatusProcessing, 20*time.Second)
-			code, took := p.sigterm(t, 15*time.Second)
+			code, took := p.Stop(t, 15*time.Second)
 			if code != 0 {
 				t.Fatalf("exit code %d after SIGTERM, want 0", code)
 			}
@@ -133,16 +118,26 @@ func TestSIGTERMMidJobLosesNothing(t *testing.T) {
 			default:
 				t.Fatalf("job lost: status %s, queue %+v", j.Status, s)
 			}
-			// Every stderr line is a JSON log record.
-			sc := bufio.NewScanner(bytes.NewReader(p.stderr.Bytes()))
-			for sc.Scan() {
-				var rec map[string]any
-				if err := json.Unmarshal(sc.Bytes(), &rec); err != nil || rec["msg"] == nil {
-					t.Errorf("log line is not slog JSON: %s", sc.Text())
+			// Every stderr line is a JSON log record, and job ids are
+			// logged under the key every service uses.
+			logs, bad := p.Logs()
+			if len(bad) > 0 {
+				t.Errorf("log lines that are not slog JSON: %q", bad)
+			}
+			if !strings.Contains(p.Stderr(), "draining") {
+				t.Errorf("no draining log line:\n%s", p.Stderr())
+			}
+			var sawJobID bool
+			for _, l := range logs {
+				if l["job_id"] == id {
+					sawJobID = true
+				}
+				if _, ok := l["job"]; ok {
+					t.Errorf("log line with key job (want job_id): %v", l)
 				}
 			}
-			if !strings.Contains(p.stderr.String(), "draining") {
-				t.Errorf("no draining log line:\n%s", p.stderr.String())
+			if !sawJobID {
+				t.Errorf("no log line names job_id %s:\n%s", id, p.Stderr())
 			}
 			// A second worker finishes whatever is left.
 			r := start(t, e.rdb, e.st, worker.Config{})
@@ -152,23 +147,30 @@ func TestSIGTERMMidJobLosesNothing(t *testing.T) {
 	}
 }
 
-func TestBinaryHelpAndBadConfig(t *testing.T) {
-	bin := buildWorker(t)
-	out, err := exec.Command(bin, "--help").CombinedOutput()
-	if err != nil {
-		t.Fatalf("--help: %v\n%s", err, out)
+// startCommand runs the worker command in this process with the given
+// flags, configured through the environment as the Deployment does.
+func startCommand(t *testing.T, e *env, args ...string) *testenv.Service {
+	t.Helper()
+	p := testenv.StartService(t, worker.Command, map[string]string{"REDIS_ADDR": e.redis.Addr, "DATABASE_URL": e.pg.DSN,
+		"WORKER_CONCURRENCY": "2", "REAP_INTERVAL": "100ms"}, args...)
+	p.WaitReady(t, 20*time.Second)
+	return p
+}
+
+func TestCommandHelpAndBadConfig(t *testing.T) {
+	h := testenv.RunService(t, worker.Command, nil, "--help")
+	if code := h.Wait(t, 5*time.Second); code != 0 {
+		t.Fatalf("--help: exit %d\n%s", code, h.Stderr())
 	}
 	for _, s := range []string{"-concurrency", "WORKER_CONCURRENCY", "-redis-addr", "REDIS_ADDR", "-database-url", "DATABASE_URL",
 		"-drain-timeout", "DRAIN_TIMEOUT", "-listen", ":9090", "SIGTERM"} {
-		if !bytes.Contains(out, []byte(s)) {
+		if !strings.Contains(h.Stderr(), s) {
 			t.Errorf("--help lacks %q", s)
 		}
 	}
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	out, err = cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !bytes.Contains(out, []byte("DATABASE_URL")) {
-		t.Fatalf("without DATABASE_URL: %v %s; want exit 2 naming DATABASE_URL", err, out)
+	b := testenv.RunService(t, worker.Command, nil)
+	if code := b.Wait(t, 5*time.Second); code != 2 || !strings.Contains(b.Stderr(), "DATABASE_URL") {
+		t.Fatalf("without DATABASE_URL: exit %d %s; want exit 2 naming DATABASE_URL", code, b.Stderr())
 	}
 }
 

@@ -42,10 +42,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/voiceassist/autoscaling/internal/audio"
 	"github.com/voiceassist/autoscaling/internal/queue"
+	"github.com/voiceassist/autoscaling/internal/service"
 	"github.com/voiceassist/autoscaling/internal/store"
 )
 
@@ -104,7 +104,7 @@ type Config struct {
 	// Concurrency is the number of jobs processed at once; default 1.
 	Concurrency int
 	// DrainTimeout bounds how long shutdown waits for jobs in flight before
-	// releasing them; default 25s (below Kubernetes' 30s grace period).
+	// releasing them; default DefaultDrainTimeout.
 	DrainTimeout time.Duration
 	// ReapInterval is how often this worker runs the queue reaper; default 5s.
 	ReapInterval time.Duration
@@ -113,10 +113,21 @@ type Config struct {
 	// SimulateWork adds this much time to every job, to emulate a heavier
 	// model in load tests of the autoscaling; 0 in production.
 	SimulateWork time.Duration
+	// ReadyTimeout bounds each dependency check of /ready; default
+	// service.DefaultReadyTimeout.
+	ReadyTimeout time.Duration
 	// Process does the work; default AnalyzeAudio.
 	Process Processor
 	Logger  *slog.Logger
 }
+
+// DefaultDrainTimeout is below Kubernetes' default 30 s grace period.
+const DefaultDrainTimeout = 25 * time.Second
+
+// DefaultBackoffJitter is the worker's QueueOptions.BackoffJitter when it is
+// 0: retries of jobs failed together by one outage should not return in one
+// burst. A negative BackoffJitter means none.
+const DefaultBackoffJitter = 0.2
 
 func (c *Config) defaults() {
 	if c.Queue == "" {
@@ -126,7 +137,16 @@ func (c *Config) defaults() {
 		c.Concurrency = 1
 	}
 	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 25 * time.Second
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = service.DefaultReadyTimeout
+	}
+	switch {
+	case c.QueueOptions.BackoffJitter == 0:
+		c.QueueOptions.BackoffJitter = DefaultBackoffJitter
+	case c.QueueOptions.BackoffJitter < 0:
+		c.QueueOptions.BackoffJitter = 0
 	}
 	if c.ReapInterval <= 0 {
 		c.ReapInterval = 5 * time.Second
@@ -155,9 +175,9 @@ type Worker struct {
 	reg   *prometheus.Registry
 	m     metrics
 
-	draining atomic.Bool
-	mu       sync.Mutex
-	active   map[string]*queue.Lease // by token
+	probes *service.Probes // /health, /ready, /metrics; draining from SIGTERM on
+	mu     sync.Mutex
+	active map[string]*queue.Lease // by token
 }
 
 type metrics struct {
@@ -176,6 +196,8 @@ func New(rdb queue.Client, st JobStore, cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{cfg: cfg, rdb: rdb, q: q, store: st, log: cfg.Logger, reg: prometheus.NewRegistry(), active: map[string]*queue.Lease{}}
+	w.probes = &service.Probes{Timeout: cfg.ReadyTimeout, Registry: w.reg, Log: cfg.Logger,
+		Checks: []service.Check{service.RedisCheck(rdb), service.PostgresCheck(st)}}
 	const ns = "voiceassist_worker"
 	w.m = metrics{
 		processed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "jobs_processed_total",
@@ -220,7 +242,6 @@ func (w *Worker) Registry() *prometheus.Registry { return w.reg }
 // Run consumes jobs until ctx is cancelled, then drains (see the package
 // doc) and returns nil. It returns early only if the configuration is bad.
 func (w *Worker) Run(ctx context.Context) error {
-	w.draining.Store(false)
 	// Jobs run on a context that outlives ctx: SIGTERM must not abort a job
 	// that can finish within the drain timeout.
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
@@ -235,11 +256,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		consumers.Add(1)
 		go func() { defer consumers.Done(); w.consume(ctx, jobCtx) }()
 	}
-	w.log.Info("worker started", "queue", w.cfg.Queue, "concurrency", w.cfg.Concurrency,
+	w.log.Info("worker started", service.KeyQueue, w.cfg.Queue, "concurrency", w.cfg.Concurrency,
 		"lease", w.q.Options().Lease, "max_attempts", w.q.Options().MaxAttempts)
 
 	<-ctx.Done()
-	w.draining.Store(true)
+	w.probes.SetDraining()
 	w.log.Info("draining: stopped claiming", "in_flight", w.activeCount(), "drain_timeout", w.cfg.DrainTimeout)
 	done := make(chan struct{})
 	go func() { consumers.Wait(); close(done) }()
@@ -321,10 +342,10 @@ func (w *Worker) release(l *queue.Lease) {
 	}
 	if err != nil {
 		// Not lost either: the lease expires and the reaper returns the job.
-		w.log.Error("release failed; the reaper will return the job when its lease expires", "job", l.ID, "err", err)
+		w.log.Error("release failed; the reaper will return the job when its lease expires", service.KeyJobID, l.ID, "err", err)
 		return
 	}
-	w.log.Info("job released to the queue", "job", l.ID, "attempt", l.Attempt)
+	w.log.Info("job released to the queue", service.KeyJobID, l.ID, "attempt", l.Attempt)
 }
 
 // handle processes one claimed job to an outcome.
@@ -334,7 +355,7 @@ func (w *Worker) handle(ctx context.Context, l *queue.Lease) {
 	w.m.inProgress.Inc()
 	defer w.m.inProgress.Dec()
 	w.m.wait.Observe(l.Wait().Seconds())
-	log := w.log.With("job", l.ID, "attempt", l.Attempt, "queue", l.Queue)
+	log := w.log.With(service.KeyJobID, l.ID, "attempt", l.Attempt, "queue", l.Queue)
 
 	jctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -514,44 +535,13 @@ func (w *Worker) markFailed(ctx context.Context, l *queue.Lease, log *slog.Logge
 }
 
 // Draining reports whether the worker stopped claiming for shutdown.
-func (w *Worker) Draining() bool { return w.draining.Load() }
+func (w *Worker) Draining() bool { return w.probes.Draining() }
 
-// Handler serves /health, /ready and /metrics.
+// Handler serves /health, /ready and /metrics (service.Probes).
 //
 // /health is liveness and checks nothing outside the process: a Redis or
 // PostgreSQL outage must not make Kubernetes restart every worker.
 // /ready is 200 only when Redis and PostgreSQL answer and the worker is not
 // draining, so a worker that cannot make progress is visible (and the HPA
 // treats it as unready) without being killed.
-func (w *Worker) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg}))
-	mux.HandleFunc("/health", func(rw http.ResponseWriter, r *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = rw.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("/ready", func(rw http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		status := map[string]string{"redis": "ok", "postgres": "ok"}
-		ready := true
-		if w.Draining() {
-			status["worker"] = "draining"
-			ready = false
-		}
-		if err := w.rdb.Ping(ctx).Err(); err != nil {
-			status["redis"] = err.Error()
-			ready = false
-		}
-		if err := w.store.Ping(ctx); err != nil {
-			status["postgres"] = err.Error()
-			ready = false
-		}
-		rw.Header().Set("Content-Type", "application/json")
-		if !ready {
-			rw.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(rw).Encode(status)
-	})
-	return mux
-}
+func (w *Worker) Handler() http.Handler { return w.probes.Handler() }

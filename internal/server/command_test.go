@@ -1,0 +1,102 @@
+package server_test
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voiceassist/autoscaling/internal/audio"
+	"github.com/voiceassist/autoscaling/internal/server"
+	"github.com/voiceassist/autoscaling/internal/testenv"
+)
+
+// TestCommandSIGTERM runs the command as cmd/voiceassist-server does,
+// against real PostgreSQL and Redis configured only through environment
+// variables, uploads a job, then cancels its context (SIGTERM): /ready must
+// fail at once while requests are still served, and it must exit 0 after
+// the pre-stop delay and well within the grace period, logging JSON
+// throughout.
+func TestCommandSIGTERM(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	rd := testenv.StartRedis(t)
+	s := testenv.StartService(t, server.Command, map[string]string{
+		"DATABASE_URL": pg.DSN, "REDIS_ADDR": rd.Addr, "QUEUE_NAME": "bin-test", "LOG_LEVEL": "debug",
+	}, "--pre-stop-delay=1s", "--shutdown-grace=5s")
+	s.WaitReady(t, 20*time.Second)
+	get := func(p string) int {
+		c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		res, err := c.Get(s.URL + p)
+		if err != nil {
+			return -1
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+
+	n := 16000
+	samples := make([]float64, n)
+	for i := range samples {
+		samples[i] = 0.3 * math.Sin(float64(i)/5)
+	}
+	var body bytes.Buffer
+	_ = audio.Encode(&body, &audio.Clip{SampleRate: 16000, Channels: [][]float64{samples}})
+	res, err := http.Post(s.URL+"/v1/jobs", "audio/wav", &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 202 {
+		t.Fatalf("upload = %d %s", res.StatusCode, b)
+	}
+
+	start := time.Now()
+	s.SIGTERM()
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for get("/ready") != 503 {
+		if time.Now().After(deadline) {
+			t.Fatal("/ready not 503 within 500 ms of SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c := get("/health"); c != 200 {
+		t.Errorf("/health during pre-stop delay = %d, want 200", c)
+	}
+	if code := s.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, s.Stderr())
+	}
+	if took := time.Since(start); took < 900*time.Millisecond || took > 5*time.Second {
+		t.Errorf("exited %s after SIGTERM; want after the 1 s pre-stop delay and within the 5 s grace", took)
+	}
+
+	lines, bad := s.Logs()
+	if len(bad) > 0 {
+		t.Errorf("non-JSON lines on stderr: %q", bad)
+	}
+	var sawRequest, sawJob, sawShutdown bool
+	for _, l := range lines {
+		if l["msg"] == "request" && l["route"] == "/v1/jobs" && l["request_id"] != "" {
+			sawRequest = true
+		}
+		if l["msg"] == "job queued" && l["job_id"] != nil {
+			sawJob = true
+		}
+		if l["msg"] == "shutdown complete" {
+			sawShutdown = true
+		}
+	}
+	if !sawRequest || !sawJob || !sawShutdown {
+		t.Errorf("logs lack the upload's access line (%v), its job_id (%v) or shutdown complete (%v): %d lines", sawRequest, sawJob, sawShutdown, len(lines))
+	}
+}
+
+func TestCommandBadConfigExits2(t *testing.T) {
+	s := testenv.RunService(t, server.Command, nil) // no DATABASE_URL
+	if code := s.Wait(t, 5*time.Second); code != 2 || !strings.Contains(s.Stderr(), "DATABASE_URL") {
+		t.Fatalf("exit %d, output %s; want exit 2 naming DATABASE_URL", code, s.Stderr())
+	}
+}
