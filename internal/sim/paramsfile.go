@@ -28,11 +28,11 @@ func LoadParams(p *Params, path string) error {
 }
 
 // SetParam overrides one field given as "path=value", for example
-// "gateway.capacityRPS=120"; value is a YAML scalar.
+// "gateway.cpuPerRPS=4"; value is a YAML scalar.
 func SetParam(p *Params, assignment string) error {
 	key, value, ok := strings.Cut(assignment, "=")
 	if !ok || key == "" {
-		return fmt.Errorf("--set %q: want path=value, e.g. gateway.capacityRPS=120", assignment)
+		return fmt.Errorf("--set %q: want path=value, e.g. gateway.cpuPerRPS=4", assignment)
 	}
 	var v any
 	if err := yaml.Unmarshal([]byte(value), &v); err != nil {
