@@ -27,10 +27,10 @@ const (
 type deployment struct {
 	name      string
 	namespace string
-	kind kind
-	spec int32 // spec.replicas as the HPA sets it
-	pods []pod
-	seq  int
+	kind      kind
+	spec      int32 // spec.replicas as the HPA sets it
+	pods      []pod
+	seq       int
 
 	containers []hpa.Container // requests of the pod template, shared by all pods
 	cpuRequest float64         // millicores per pod

@@ -121,3 +121,23 @@ func knownFields(tree any, t reflect.Type, path string) error {
 	}
 	return nil
 }
+
+// flatten lists every parameter as path → value in YAML scalar form.
+func flatten(p Params) map[string]string {
+	data, _ := json.Marshal(p)
+	var tree map[string]any
+	_ = json.Unmarshal(data, &tree)
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if m, ok := v.(map[string]any); ok {
+			for k, x := range m {
+				walk(strings.TrimPrefix(prefix+"."+k, "."), x)
+			}
+			return
+		}
+		out[prefix] = fmt.Sprint(v)
+	}
+	walk("", tree)
+	return out
+}

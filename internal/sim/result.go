@@ -24,13 +24,13 @@ type Result struct {
 type DeploymentResult struct {
 	Name string `json:"name"`
 	// HPA is the autoscaler's name; "" when no HPA targets the deployment.
-	HPA         string       `json:"hpa,omitempty"`
-	MinReplicas int32        `json:"minReplicas"`
-	MaxReplicas int32        `json:"maxReplicas"`
-	LoadUnit    string       `json:"loadUnit"` // "req/s" or "jobs/s"
-	SLO         string       `json:"slo"`      // what SLO seconds count
-	SLOUnit     string       `json:"sloUnit"`  // unit of Point.SLO: "ms" or "s"
-	SLOTarget   float64      `json:"sloTarget"`
+	HPA         string  `json:"hpa,omitempty"`
+	MinReplicas int32   `json:"minReplicas"`
+	MaxReplicas int32   `json:"maxReplicas"`
+	LoadUnit    string  `json:"loadUnit"` // "req/s" or "jobs/s"
+	SLO         string  `json:"slo"`      // what SLO seconds count
+	SLOUnit     string  `json:"sloUnit"`  // unit of Point.SLO: "ms" or "s"
+	SLOTarget   float64 `json:"sloTarget"`
 	// The pod's resources as rendered (millicores, MiB; 0: no limit), the CPU
 	// it gets (request + run.cpuBurst of the room to the limit) and what that
 	// CPU serves: req/s (gateway) or jobs/s (worker) per ready pod.
@@ -41,9 +41,9 @@ type DeploymentResult struct {
 	MemoryLimitMi   float64      `json:"memoryLimitMi"`
 	CapacityPerPod  float64      `json:"capacityPerPod"`
 	Metrics         []MetricInfo `json:"metrics"`
-	Summary     Summary      `json:"summary"`
-	Events      []ScaleEvent `json:"scaleEvents"`
-	Timeline    []Point      `json:"timeline"`
+	Summary         Summary      `json:"summary"`
+	Events          []ScaleEvent `json:"scaleEvents"`
+	Timeline        []Point      `json:"timeline"`
 }
 
 // Summary is the per-deployment table.
