@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -161,7 +162,7 @@ func (c cellCtx) fig(key, format string) string {
 		return fmt.Sprintf(format, f.get(&c.d.Summary))
 	}
 	s := c.st.Figures[key]
-	if s.N < 2 || s.Lo == s.Hi {
+	if s.N < 2 || s.Hi-s.Lo <= 1e-9*math.Abs(s.Mean) {
 		return fmt.Sprintf(format, s.Mean)
 	}
 	return fmt.Sprintf(format+" ("+format+"–"+format+")", s.Mean, max(0, s.Lo), s.Hi)
