@@ -36,6 +36,7 @@ func TestLoadParams(t *testing.T) {
 		{"worker:\n  concurrency: two\n", "bad.yaml: worker.concurrency: string is not a valid int"},
 		{"gateway:\n  baseRPS: 1\n  baseRPS: 2\n", `line 3: key "baseRPS" already set in map`},
 		{"gateway: 3\n", "bad.yaml: gateway: want a mapping"},
+		{"gateway:\n  baseRPS: .nan\n", "bad.yaml: gateway.baseRPS: not a finite number"},
 	} {
 		p := DefaultParams()
 		err := LoadParams(&p, write("bad.yaml", c.body))
@@ -57,6 +58,7 @@ func TestSetParam(t *testing.T) {
 		{"controller.tolerence=1", "controller.tolerence: unknown field"},
 		{"tolerance", "want path=value"},
 		{"worker.concurrency=x", "worker.concurrency"},
+		{"gateway.baseRPS=.inf", `--set gateway.baseRPS: ".inf" is not a finite number`},
 	} {
 		if err := SetParam(&p, c.in); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.in, err, c.want)

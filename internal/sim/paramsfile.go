@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -34,6 +36,12 @@ func SetParam(p *Params, assignment string) error {
 	if !ok || key == "" {
 		return fmt.Errorf("--set %q: want path=value, e.g. gateway.cpuPerRPS=4", assignment)
 	}
+	var raw any
+	if yamlv3.Unmarshal([]byte(value), &raw) == nil {
+		if f, ok := raw.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return fmt.Errorf("--set %s: %q is not a finite number", key, value)
+		}
+	}
 	var v any
 	if err := yaml.Unmarshal([]byte(value), &v); err != nil {
 		return fmt.Errorf("--set %s: %w", key, err)
@@ -56,6 +64,9 @@ func SetParam(p *Params, assignment string) error {
 func decodeParams(p *Params, data []byte) error {
 	j, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
+		if path := nonFinite(data); path != "" {
+			return fmt.Errorf("%s: not a finite number (.nan, .inf)", path)
+		}
 		return err
 	}
 	if len(bytes.TrimSpace(j)) == 0 || string(bytes.TrimSpace(j)) == "null" {
@@ -140,4 +151,35 @@ func flatten(p Params) map[string]string {
 	}
 	walk("", tree)
 	return out
+}
+
+// nonFinite returns the path of the first .nan or .inf value in a YAML
+// document, which JSON cannot carry, or "".
+func nonFinite(data []byte) string {
+	var tree any
+	if yamlv3.Unmarshal(data, &tree) != nil {
+		return ""
+	}
+	var walk func(prefix string, v any) string
+	walk = func(prefix string, v any) string {
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if p := walk(strings.TrimPrefix(prefix+"."+k, "."), x[k]); p != "" {
+					return p
+				}
+			}
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return prefix
+			}
+		}
+		return ""
+	}
+	return walk("", tree)
 }

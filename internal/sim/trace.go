@@ -69,6 +69,7 @@ func ParseTrace(r io.Reader, name string) (*Trace, error) {
 	cols := [3]int{0, 1, 2} // field index of time, rps, jobs; -1: absent
 	width := 3
 	first := true
+	firstLine := 0
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -120,6 +121,9 @@ func ParseTrace(r io.Reader, name string) (*Trace, error) {
 		if n := len(tr.T); n > 0 && tr.T[0] >= epochStart && v[0] < epochStart {
 			return nil, fmt.Errorf("%s:%d: time %q: the trace started with Unix time %v", name, line, strings.TrimSpace(rec[cols[0]]), tr.T[0])
 		}
+		if len(tr.T) == 0 {
+			firstLine = line
+		}
 		tr.T = append(tr.T, v[0])
 		tr.RPS = append(tr.RPS, v[1])
 		tr.Jobs = append(tr.Jobs, v[2])
@@ -135,7 +139,7 @@ func ParseTrace(r io.Reader, name string) (*Trace, error) {
 		if t0 >= epochStart {
 			what = fmt.Sprintf("Unix time %v (%s)", t0, time.Unix(int64(t0), 0).UTC().Format(time.RFC3339))
 		}
-		tr.Notes = append(tr.Notes, fmt.Sprintf("%s: rebased: its first row, at %s, is t=0", name, what))
+		tr.Notes = append(tr.Notes, fmt.Sprintf("%s: rebased: its first row (line %d), at %s, is t=0", name, firstLine, what))
 	}
 	return tr, nil
 }

@@ -53,14 +53,14 @@ func TestParseTraceHeaderAndEpoch(t *testing.T) {
 	if tr.T[0] != 0 || tr.T[1] != 60 || tr.RPS[1] != 300 || tr.Jobs[0] != 2 {
 		t.Errorf("got %v %v %v", tr.T, tr.RPS, tr.Jobs)
 	}
-	if n := strings.Join(tr.Notes, "\n"); !strings.Contains(n, "rebased: its first row, at Unix time 1.7645472e+09 (2025-12-01T00:00:00Z), is t=0") {
+	if n := strings.Join(tr.Notes, "\n"); !strings.Contains(n, "rebased: its first row (line 2), at Unix time 1.7645472e+09 (2025-12-01T00:00:00Z), is t=0") {
 		t.Errorf("notes %q", n)
 	}
 	tr, err = ParseTrace(strings.NewReader("time,rps\n30,100\n90,200\n"), "late.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.End() != 60 || tr.Jobs[1] != 0 || !strings.Contains(strings.Join(tr.Notes, " "), "rebased: its first row, at 30 s, is t=0") {
+	if tr.End() != 60 || tr.Jobs[1] != 0 || !strings.Contains(strings.Join(tr.Notes, " "), "rebased: its first row (line 2), at 30 s, is t=0") {
 		t.Errorf("end %v jobs %v notes %q", tr.End(), tr.Jobs, tr.Notes)
 	}
 }
