@@ -29,6 +29,7 @@ type deployment struct {
 	namespace string
 	kind      kind
 	spec      int32 // spec.replicas as the HPA sets it
+	live      int32 // pods not terminating (status.replicas), kept as pods change
 	pods      []pod
 	seq       int
 
@@ -130,6 +131,7 @@ func (d *deployment) create(t int64) {
 	d.seq++
 	running := t + int64(math.Round(d.starts.jitter(d.pending, d.jitter)))
 	d.pods = append(d.pods, pod{name: podName(d.name, d.seq), created: t, runningAt: running, readyAt: d.readyAfter(running), goneAt: -1})
+	d.live++
 }
 
 // readyAfter is when a container started at running passes its first
@@ -176,15 +178,7 @@ func (d *deployment) oomKill(p *pod, t int64, q *jobQueue, baseMem float64) {
 }
 
 // active counts pods that are not terminating (status.replicas).
-func (d *deployment) active() int32 {
-	var n int32
-	for i := range d.pods {
-		if !d.pods[i].deleted {
-			n++
-		}
-	}
-	return n
-}
+func (d *deployment) active() int32 { return d.live }
 
 // readyCount counts pods that receive work.
 func (d *deployment) readyCount(t int64) int {
@@ -204,6 +198,7 @@ func (d *deployment) scale(t int64, replicas int32, drain float64) {
 	for n := d.active(); n > replicas; n-- {
 		p := d.victim(t)
 		p.deleted = true
+		d.live--
 		switch {
 		case !p.running(t) || t < p.readyAt:
 			p.goneAt = t + 1

@@ -189,6 +189,7 @@ func New(cfg Config) (*Sim, error) {
 			}
 			dep.seq++
 			dep.pods = append(dep.pods, pod{name: podName(dep.name, dep.seq), created: start, runningAt: start, readyAt: start, goneAt: -1})
+			dep.live++
 		}
 		dep.spec = tr.min
 	}

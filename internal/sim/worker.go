@@ -68,17 +68,20 @@ func (m *workerModel) step(d *deployment, t int64, arrivals int64) (done int64) 
 			continue
 		}
 		take := p.ready(t)
-		// the slots that run this second: the busy ones and those the queue fills
-		busy := 0
-		for k := 0; k < conc; k++ {
-			if p.slots[k].busy {
-				busy++
+		speed := 1.0
+		if m.fullSpeed < 1 {
+			// the slots that run this second: the busy ones and those the queue fills
+			busy := 0
+			for k := 0; k < conc; k++ {
+				if p.slots[k].busy {
+					busy++
+				}
 			}
+			if take {
+				busy = min(conc, busy+int(min(m.queue.depth, int64(conc))))
+			}
+			speed = m.speed(d, busy)
 		}
-		if take {
-			busy = min(conc, busy+int(min(m.queue.depth, int64(conc))))
-		}
-		speed := m.speed(d, busy)
 		work, occupancy, busyAtEnd := 0.0, 0.0, 0
 		for k := 0; k < conc; k++ {
 			s := &p.slots[k]
