@@ -147,6 +147,9 @@ func deploymentPanels(runs []*Result, col int) ([]*plot.Plot, []*plot.Legend, er
 		p := plot.New()
 		p.Title.Text = title
 		p.X.Label.Text = "time since start (h:mm)"
+		if runs[0].Duration > day {
+			p.X.Label.Text = "time since start (days, h:mm)"
+		}
 		p.X.Tick.Marker = clockTicks{}
 		p.Y.Label.Text = ylabel
 		p.Y.Min = 0
