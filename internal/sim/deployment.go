@@ -10,7 +10,7 @@ import (
 	"github.com/voiceassist/autoscaling/internal/hpa"
 )
 
-// Names of the Deployments the simulator has a model for (DESIGN.md).
+// Names of the Deployments the simulator has a model for (k8s/performance/base).
 const (
 	GatewayName = "voiceassist-server"
 	WorkerName  = "voiceassist-worker"
