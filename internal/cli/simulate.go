@@ -207,13 +207,13 @@ func (o *simulateOptions) run(out io.Writer) error {
 	if o.failOn == "slo" && len(slos) == 0 {
 		return usageErrorf("--fail-on slo: give at least one --slo threshold")
 	}
-	rep := &sim.Report{}
+	rep := &sim.Report{Inputs: []string{"defaults"}}
 	cfg := sim.Config{Params: sim.DefaultParams()}
 	if o.params != "" {
 		if err := sim.LoadParams(&cfg.Params, o.params); err != nil {
 			return &UsageError{Err: fmt.Errorf("--params: %w", err)}
 		}
-		rep.Inputs = append(rep.Inputs, "defaults", o.params)
+		rep.Inputs = append(rep.Inputs, o.params)
 	}
 	for _, s := range o.set {
 		if err := sim.SetParam(&cfg.Params, s); err != nil {

@@ -136,7 +136,7 @@ func TestSimulateSeedsAndSLOGate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
 	}
-	for _, want := range []string{"seeds 1-5: prod", "5 runs each: a figure is the mean (95 % confidence interval", "PASS  gateway.catchUpSeconds<=180", "PASS  worker.queuedAtEnd<=0"} {
+	for _, want := range []string{"seeds 1-5: prod", "params    defaults (profile: defaults)", "5 runs each: a figure is the mean (95 % confidence interval", "PASS  gateway.catchUpSeconds<=180", "PASS  worker.queuedAtEnd<=0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -118,9 +118,6 @@ func ParseTrace(r io.Reader, name string) (*Trace, error) {
 		if n := len(tr.T); n > 0 && v[0] <= tr.T[n-1] {
 			return nil, fmt.Errorf("%s:%d: time %q is not after the previous row's %v", name, line, strings.TrimSpace(rec[cols[0]]), tr.T[n-1])
 		}
-		if n := len(tr.T); n > 0 && tr.T[0] >= epochStart && v[0] < epochStart {
-			return nil, fmt.Errorf("%s:%d: time %q: the trace started with Unix time %v", name, line, strings.TrimSpace(rec[cols[0]]), tr.T[0])
-		}
 		if len(tr.T) == 0 {
 			firstLine = line
 		}
