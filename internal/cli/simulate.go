@@ -3,13 +3,17 @@ package cli
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/voiceassist/autoscaling/internal/adapter"
 	"github.com/voiceassist/autoscaling/internal/kube"
 	"github.com/voiceassist/autoscaling/internal/render"
 	"github.com/voiceassist/autoscaling/internal/sim"
@@ -20,12 +24,39 @@ type simulateOptions struct {
 	scenario, trace     string
 	duration            string
 	seed                uint64
+	seeds               int
 	params              string
 	set                 []string
 	output, png         string
-	compare, compareDir string
+	compare, compareDir []string
+	slo                 []string
+	failOn              string
 	scenarioSet         bool
 }
+
+// wholeValue is a pflag.Value for a whole number within [min, max] whose
+// parse error says what it wants instead of strconv's message.
+type wholeValue[T uint64 | int] struct {
+	p        *T
+	min, max uint64
+}
+
+func (v wholeValue[T]) String() string { return strconv.FormatUint(uint64(*v.p), 10) }
+func (v wholeValue[T]) Type() string   { return "int" }
+func (v wholeValue[T]) Set(s string) error {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < v.min || n > v.max {
+		if v.max == math.MaxUint64 {
+			return fmt.Errorf("want a whole number %d or more", v.min)
+		}
+		return fmt.Errorf("want a whole number from %d to %d", v.min, v.max)
+	}
+	*v.p = T(n)
+	return nil
+}
+
+// maxSeeds bounds --seeds: 1000 spike runs take a few seconds.
+const maxSeeds = 1000
 
 func newSimulateCommand(streams IOStreams) *cobra.Command {
 	o := &simulateOptions{}
@@ -43,7 +74,14 @@ func newSimulateCommand(streams IOStreams) *cobra.Command {
   vactl simulate --dir k8s/performance --compare-dir /tmp/old/k8s/performance --trace load.csv
 
   # Slower pods, as CSV for a spreadsheet
-  vactl simulate --scenario ramp --set gateway.startupSeconds=60 -o csv > ramp.csv`,
+  vactl simulate --scenario ramp --set gateway.startupSeconds=60 -o csv > ramp.csv
+
+  # Gate CI: ten seeds, fail (exit 1) when any seed misses a threshold
+  vactl simulate --scenario spike --seeds 10 --slo gateway.catchUpSeconds=180 \
+      --slo worker.queuedAtEnd=0 --fail-on slo
+
+  # Four configurations side by side
+  vactl simulate --env prod --compare staging --compare dev --compare-dir ../old/k8s/performance`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.scenarioSet = cmd.Flags().Changed("scenario")
@@ -56,13 +94,17 @@ func newSimulateCommand(streams IOStreams) *cobra.Command {
 	f.StringVar(&o.scenario, "scenario", "steady", "load scenario: "+strings.Join(sim.ScenarioNames(), "|"))
 	f.StringVar(&o.trace, "trace", "", "replay a CSV trace (time s, req/s, jobs/s) instead of a scenario")
 	f.StringVar(&o.duration, "duration", "", "simulated time, e.g. 90m, 24h, 30d (default: the scenario's)")
-	f.Uint64Var(&o.seed, "seed", 1, "random seed: the same seed gives the same run")
+	o.seed, o.seeds = 1, 1
+	f.Var(wholeValue[uint64]{&o.seed, 0, math.MaxUint64}, "seed", "random seed: the same seed gives the same run")
+	f.Var(wholeValue[int]{&o.seeds, 1, maxSeeds}, "seeds", "run seeds seed … seed+N-1 and give each summary figure's mean and 95 % interval")
 	f.StringVar(&o.params, "params", "", "YAML file of model parameters (see docs/simulate.md); unknown fields are errors")
 	f.StringArrayVar(&o.set, "set", nil, "override one model parameter, e.g. --set gateway.capacityRPS=120 (repeatable, after --params)")
 	f.StringVarP(&o.output, "output", "o", "text", "output: text (summary and chart) | json | csv (timelines)")
 	f.StringVar(&o.png, "png", "", "also write a chart to this PNG file")
-	f.StringVar(&o.compare, "compare", "", "also simulate this environment and show both side by side")
-	f.StringVar(&o.compareDir, "compare-dir", "", "also simulate the manifests in this directory and show both side by side")
+	f.StringArrayVar(&o.compare, "compare", nil, "also simulate this environment (of --dir) side by side; repeatable")
+	f.StringArrayVar(&o.compareDir, "compare-dir", nil, "also simulate the manifests in this directory (same --env) side by side; repeatable")
+	f.StringArrayVar(&o.slo, "slo", nil, "threshold deployment.figure<=max, e.g. gateway.sloViolationSeconds<=60 (repeatable; figures in docs/simulate.md)")
+	f.StringVar(&o.failOn, "fail-on", "none", "exit 1 when: slo (an --slo threshold failed in any seed) | none")
 	return cmd
 }
 
@@ -76,7 +118,7 @@ missing and unready pods, the CPU initialization period, a sync every 15 s.
 
 The model (docs/simulate.md has every parameter and its default):
   gateway   Poisson request arrivals shared by the ready pods; each pod an M/M/1
-            queue of capacityRPS (p95 = base + ln 20 / (mu (1 - rho))), overload
+            queue (p95 = base + ln 20 / (mu (1 - rho))), overload
             waits in a backlog and times out; CPU and memory per request.
   worker    Poisson job arrivals into a FIFO queue; each worker runs
             'concurrency' jobs with log-normal service times; CPU and memory
@@ -84,10 +126,15 @@ The model (docs/simulate.md has every parameter and its default):
             terminationGracePeriodSeconds or hands them back.
   pods      Pending, then starting (no traffic), then ready at the first
             readiness probe that passes; deleted pods drain, then exit.
-  metrics   metrics-server scrapes every --metric-resolution (CPU rate between
-            two scrapes); Prometheus scrapes every 15 s; the adapter serves
-            http_requests_per_second as rate()[2m] and the queue metrics as the
-            last scrape.
+  capacity  a pod gets its CPU request (plus run.cpuBurst of the room to its
+            limit): a gateway pod serves (CPU - idleCPU) / cpuPerRPS req/s, a
+            worker's jobs slow down when its slots want more; a container over
+            its memory limit is OOM-restarted. ResourceQuotas hold pod creation.
+  metrics   read from the manifests: metrics-server every --metric-resolution
+            (CPU rate between two scrapes); Prometheus every ServiceMonitor
+            interval; the adapter serves http_requests_per_second as the rate()
+            of its rule in prometheus-adapter-values.yaml, the queue metrics as
+            the last scrape.
   HPA       every 15 s: ComputeReplicasForMetric for each metric, then Decide.
 
 Scenarios (the base load is gateway.baseRPS and worker.baseJobsPerSecond):
@@ -95,14 +142,18 @@ Scenarios (the base load is gateway.baseRPS and worker.baseJobsPerSecond):
 	for _, s := range sim.Scenarios() {
 		fmt.Fprintf(&b, "  %-12s %s\n", s.Name, s.Help)
 	}
-	b.WriteString(`  --trace F    replay F: CSV rows "time,req/s,jobs/s" (seconds from 0, rising;
-               an optional header), linear between rows; runs to the last time.
+	b.WriteString(`  --trace F    replay F: CSV rows time,rps,jobs_per_s (seconds, rising; columns
+               by position or by a header naming them; Unix times or a late
+               start are rebased to 0), linear between rows; runs to the last time.
 
 Output: a table per deployment — peak replicas; catch-up, the longest stretch in
 which the load exceeded the ready pods' capacity; SLO-violating seconds (gateway
 p95 over gateway.p95TargetMs, oldest job over worker.waitSLOSeconds); pod-hours
 and those of a perfect-foresight oracle; scale events; direction changes — and a
-terminal chart. -o json|csv print the timelines instead; --png draws them.
+terminal chart. The header gives the parameters, pod capacity and metrics
+pipeline in effect. --seeds N: mean and 95 % interval of each figure. --slo and
+--fail-on slo turn it into a CI gate (exit 1). -o json|csv print the timelines
+instead; --png draws them.
 `)
 	return b.String()
 }
@@ -127,8 +178,8 @@ func (o *simulateOptions) run(out io.Writer) error {
 	if _, err := render.EnvDir(o.env); err != nil {
 		return &UsageError{Err: fmt.Errorf("--env: %w", err)}
 	}
-	if o.compare != "" {
-		if _, err := render.EnvDir(o.compare); err != nil {
+	for _, c := range o.compare {
+		if _, err := render.EnvDir(c); err != nil {
 			return &UsageError{Err: fmt.Errorf("--compare: %w", err)}
 		}
 	}
@@ -137,16 +188,38 @@ func (o *simulateOptions) run(out io.Writer) error {
 	default:
 		return usageErrorf("-o %q: want text, json or csv", o.output)
 	}
-	cfg := sim.Config{Seed: o.seed, Params: sim.DefaultParams()}
+	switch o.failOn {
+	case "none", "slo":
+	default:
+		return usageErrorf("--fail-on %q: want slo or none", o.failOn)
+	}
+	if o.seed > math.MaxUint64-uint64(o.seeds) {
+		return usageErrorf("--seed %d with --seeds %d: the seeds would wrap around", o.seed, o.seeds)
+	}
+	var slos []sim.SLO
+	for _, s := range o.slo {
+		v, err := sim.ParseSLO(s)
+		if err != nil {
+			return &UsageError{Err: err}
+		}
+		slos = append(slos, v)
+	}
+	if o.failOn == "slo" && len(slos) == 0 {
+		return usageErrorf("--fail-on slo: give at least one --slo threshold")
+	}
+	rep := &sim.Report{Inputs: []string{"defaults"}}
+	cfg := sim.Config{Params: sim.DefaultParams()}
 	if o.params != "" {
 		if err := sim.LoadParams(&cfg.Params, o.params); err != nil {
 			return &UsageError{Err: fmt.Errorf("--params: %w", err)}
 		}
+		rep.Inputs = append(rep.Inputs, o.params)
 	}
 	for _, s := range o.set {
 		if err := sim.SetParam(&cfg.Params, s); err != nil {
 			return &UsageError{Err: err}
 		}
+		rep.Inputs = append(rep.Inputs, "--set "+s)
 	}
 	if err := cfg.Params.Validate(); err != nil {
 		return &UsageError{Err: fmt.Errorf("model parameters: %w", err)}
@@ -177,62 +250,99 @@ func (o *simulateOptions) run(out io.Writer) error {
 
 	type target struct{ dir, env string }
 	targets := []target{{o.dir, o.env}}
-	if o.compare != "" || o.compareDir != "" {
-		t := target{o.dir, o.env}
-		if o.compareDir != "" {
-			t.dir = o.compareDir
-		}
-		if o.compare != "" {
-			t.env = o.compare
-		}
-		targets = append(targets, t)
+	for _, c := range o.compare {
+		targets = append(targets, target{o.dir, c})
 	}
-	var runs []*sim.Result
+	for _, d := range o.compareDir {
+		targets = append(targets, target{d, o.env})
+	}
 	for _, t := range targets {
-		set, err := loadSet(t.dir, t.env)
+		in, err := loadSimInput(t.dir, t.env)
 		if err != nil {
 			return err
 		}
 		c := cfg
-		c.Set = set
+		c.Set, c.Adapter, c.AdapterFile = in.set, in.values, in.valuesFile
 		c.Label = t.env
 		if t.dir != "" {
 			c.Label = t.dir + ":" + t.env
 		}
-		r, err := sim.Simulate(c)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.Label, err)
+		var runs []*sim.Result
+		for k := 0; k < o.seeds; k++ {
+			c.Seed = o.seed + uint64(k)
+			r, err := sim.Simulate(c)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.Label, err)
+			}
+			runs = append(runs, r)
 		}
-		runs = append(runs, r)
+		rep.Configs = append(rep.Configs, runs)
 	}
+	rep.SLOs = sim.CheckSLOs(slos, rep.Configs)
 
 	if o.png != "" {
-		if err := writePNGFile(o.png, runs); err != nil {
+		if err := writePNGFile(o.png, rep.First()); err != nil {
 			return err
 		}
 	}
+	var err error
 	switch o.output {
 	case "json":
-		return sim.WriteJSON(out, runs)
+		err = sim.WriteJSON(out, rep)
 	case "csv":
-		return sim.WriteCSV(out, runs)
+		err = sim.WriteCSV(out, rep.First())
 	default:
-		return sim.WriteText(out, runs)
+		err = sim.WriteText(out, rep)
 	}
+	if err != nil {
+		return err
+	}
+	if o.failOn == "slo" && rep.SLOFailed() {
+		return &ExitError{Code: ExitFailure}
+	}
+	return nil
 }
 
-// loadSet renders one environment of the embedded manifests or a directory
-// and decodes it strictly.
-func loadSet(dir, env string) (*kube.Set, error) {
+// simInput is what one configuration is simulated from: the rendered
+// environment and the Prometheus Adapter values next to it.
+type simInput struct {
+	set        *kube.Set
+	values     *adapter.Values
+	valuesFile string
+}
+
+// adapterValuesFile is the Prometheus Adapter values file, at the root of
+// the manifests (k8s/performance).
+const adapterValuesFile = "prometheus-adapter-values.yaml"
+
+func loadSimInput(dir, env string) (simInput, error) {
+	var in simInput
 	src, err := source(dir)
 	if err != nil {
-		return nil, err
+		return in, err
 	}
 	m, err := src.Env(env)
 	if err != nil {
-		return nil, err
+		return in, err
 	}
-	return kube.FromResMap(m)
+	if in.set, err = kube.FromResMap(m); err != nil {
+		return in, err
+	}
+	p := path.Join(src.Root, adapterValuesFile)
+	if src.FS.Exists(p) {
+		b, err := src.FS.ReadFile(p)
+		if err != nil {
+			return in, err
+		}
+		in.valuesFile = adapterValuesFile
+		if dir != "" {
+			in.valuesFile = filepath.Join(dir, adapterValuesFile)
+		}
+		if in.values, err = adapter.Parse(in.valuesFile, b); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
 }
 
 func writePNGFile(path string, runs []*sim.Result) error {

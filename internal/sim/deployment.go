@@ -10,7 +10,7 @@ import (
 	"github.com/voiceassist/autoscaling/internal/hpa"
 )
 
-// Names of the Deployments the simulator has a model for (DESIGN.md).
+// Names of the Deployments the simulator has a model for (k8s/performance/base).
 const (
 	GatewayName = "voiceassist-server"
 	WorkerName  = "voiceassist-worker"
@@ -25,20 +25,32 @@ const (
 
 // deployment is one Deployment with its ReplicaSet's pods.
 type deployment struct {
-	name string
-	kind kind
-	spec int32 // spec.replicas as the HPA sets it
-	pods []pod
-	seq  int
+	name      string
+	namespace string
+	kind      kind
+	spec      int32 // spec.replicas as the HPA sets it
+	live      int32 // pods not terminating (status.replicas), kept as pods change
+	pods      []pod
+	seq       int
 
 	containers []hpa.Container // requests of the pod template, shared by all pods
 	cpuRequest float64         // millicores per pod
 	memRequest float64         // MiB per pod
-	cpuLimit   float64         // millicores per pod (0: none)
+	cpuLimit   float64         // millicores per pod (+Inf: none)
+	memLimit   float64         // MiB per pod (+Inf: none)
+	cpuAvail   float64         // millicores a pod gets: request + run.cpuBurst of the room to the limit
 	probe      int64           // readiness probe period, seconds
 	grace      int64           // terminationGracePeriodSeconds
 
 	pending, startup float64 // mean Pending and start-up seconds
+	starts           rng     // this deployment's start-up times
+	jitter           float64
+
+	cost      podCost // what one pod counts against the ResourceQuotas
+	quota     *quota
+	held      string // the quota limit that refused the last pod creation, "" when none
+	ooms      int64  // containers restarted for exceeding their memory limit
+	restarted int64  // last OOM restart, for the HPA's readiness times
 
 	// metrics-server's latest scrape and the adapter's answer, as the HPA reads them
 	cpuMetrics, memMetrics, rpsMetrics hpa.PodMetrics
@@ -47,13 +59,14 @@ type deployment struct {
 	cpuAvg, memAvg, rpsAvg float64
 }
 
-func newDeployment(d *appsv1.Deployment, k kind, pending, startup float64) (*deployment, error) {
+func newDeployment(d *appsv1.Deployment, k kind, pending, startup float64, burst float64) (*deployment, error) {
 	core := corev1.Pod{}
 	core.Name = d.Name
 	core.Spec = d.Spec.Template.Spec
 	hp := hpa.PodFromCore(&core)
 	dep := &deployment{
 		name:       d.Name,
+		namespace:  d.Namespace,
 		kind:       k,
 		containers: hp.Containers,
 		probe:      0,
@@ -78,6 +91,11 @@ func newDeployment(d *appsv1.Deployment, k kind, pending, startup float64) (*dep
 		} else {
 			dep.cpuLimit = math.Inf(1)
 		}
+		if l, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+			dep.memLimit += float64(l.Value()) / mebibyte
+		} else {
+			dep.memLimit = math.Inf(1)
+		}
 		if c.ReadinessProbe != nil {
 			period := int64(c.ReadinessProbe.PeriodSeconds)
 			if period <= 0 {
@@ -92,33 +110,75 @@ func newDeployment(d *appsv1.Deployment, k kind, pending, startup float64) (*dep
 	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
 		dep.grace = *g
 	}
+	if dep.cpuRequest <= 0 {
+		return nil, fmt.Errorf("Deployment %s/%s: no CPU request: the simulator derives a pod's capacity from its CPU (spec.template.spec.containers[*].resources.requests.cpu)", d.Namespace, d.Name)
+	}
+	// A pod gets its request, plus a share of the room up to its limit
+	// (without a limit: up to 4x the request, the spec's upper ratio).
+	limit := dep.cpuLimit
+	if math.IsInf(limit, 1) {
+		limit = 4 * dep.cpuRequest
+	}
+	dep.cpuAvail = dep.cpuRequest + burst*max(0, limit-dep.cpuRequest)
+	dep.cost = costOf(&d.Spec.Template.Spec)
 	return dep, nil
 }
 
 const mebibyte = 1024 * 1024
 
 // create adds one pod at t (the ReplicaSet controller reacting to a scale-up).
-func (d *deployment) create(t int64, g rng, jitter float64) {
+func (d *deployment) create(t int64) {
 	d.seq++
-	running := t + int64(math.Round(g.jitter(d.pending, jitter)))
-	ready := running + int64(math.Ceil(g.jitter(d.startup, jitter)))
+	running := t + int64(math.Round(d.starts.jitter(d.pending, d.jitter)))
+	d.pods = append(d.pods, pod{name: podName(d.name, d.seq), created: t, runningAt: running, readyAt: d.readyAfter(running), goneAt: -1})
+	d.live++
+}
+
+// readyAfter is when a container started at running passes its first
+// readiness probe: probes run every period from container start.
+func (d *deployment) readyAfter(running int64) int64 {
+	ready := running + int64(math.Ceil(d.starts.jitter(d.startup, d.jitter)))
 	if d.probe > 0 {
-		// the first probe that passes: probes run every period from container start
 		ready = running + (ready-running+d.probe-1)/d.probe*d.probe
 	}
-	d.pods = append(d.pods, pod{name: podName(d.name, d.seq), created: t, runningAt: running, readyAt: max(ready, running), goneAt: -1})
+	return max(ready, running)
+}
+
+// reconcile is the ReplicaSet controller at t: it creates the pods
+// spec.replicas asks for, as far as the ResourceQuotas admit them. It
+// returns the number of pods the quota held back.
+func (d *deployment) reconcile(t int64) (held int32) {
+	d.held = ""
+	for n := d.active(); n < d.spec; n++ {
+		if d.quota != nil {
+			if why := d.quota.admit(d.cost); why != "" {
+				d.held = why
+				return d.spec - n
+			}
+		}
+		d.create(t)
+	}
+	return 0
+}
+
+// oomKill restarts p's container at t: its working set exceeded the memory
+// limit. The pod stays Running but is not ready until its readiness probe
+// passes again; a worker's jobs go back to the queue.
+func (d *deployment) oomKill(p *pod, t int64, q *jobQueue, baseMem float64) {
+	d.ooms++
+	p.readyAt = d.readyAfter(t + 1)
+	p.notReadySince = t
+	p.mem = baseMem
+	for k := range p.slots {
+		if p.slots[k].busy {
+			q.pushFront(p.slots[k].arrival)
+			p.slots[k].busy = false
+		}
+	}
 }
 
 // active counts pods that are not terminating (status.replicas).
-func (d *deployment) active() int32 {
-	var n int32
-	for i := range d.pods {
-		if !d.pods[i].deleted {
-			n++
-		}
-	}
-	return n
-}
+func (d *deployment) active() int32 { return d.live }
 
 // readyCount counts pods that receive work.
 func (d *deployment) readyCount(t int64) int {
@@ -131,15 +191,14 @@ func (d *deployment) readyCount(t int64) int {
 	return n
 }
 
-// scale sets spec.replicas and lets the ReplicaSet create or delete pods.
-func (d *deployment) scale(t int64, replicas int32, g rng, jitter, drain float64) {
+// scale sets spec.replicas and lets the ReplicaSet delete pods; creation is
+// reconcile's (every second, within the quota).
+func (d *deployment) scale(t int64, replicas int32, drain float64) {
 	d.spec = replicas
-	for n := d.active(); n < replicas; n++ {
-		d.create(t, g, jitter)
-	}
 	for n := d.active(); n > replicas; n-- {
 		p := d.victim(t)
 		p.deleted = true
+		d.live--
 		switch {
 		case !p.running(t) || t < p.readyAt:
 			p.goneAt = t + 1
@@ -191,6 +250,9 @@ func (d *deployment) reap(t int64, q *jobQueue) {
 	for i := range d.pods {
 		p := &d.pods[i]
 		if p.deleted && t >= p.goneAt {
+			if d.quota != nil {
+				d.quota.release(d.cost)
+			}
 			for k := range p.slots {
 				if p.slots[k].busy {
 					q.pushFront(p.slots[k].arrival)

@@ -1,6 +1,9 @@
 package sim
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // ln20 turns an exponential distribution's rate into its 95th percentile.
 var ln20 = math.Log(20)
@@ -8,7 +11,8 @@ var ln20 = math.Log(20)
 // gatewayModel serves the gateway's requests, one second at a time.
 //
 // Ready pods share the arrivals evenly (the Service balances connections).
-// Each pod is approximated as an M/M/1 queue with service rate capacityRPS:
+// Each pod is approximated as an M/M/1 queue with service rate μ, what its
+// CPU serves: (available CPU − idleCPU) / cpuPerRPS (see deployment.cpuAvail):
 // its response time is exponential with rate μ(1−ρ), so the p95 is
 // baseLatency + ln(20)/(μ(1−ρ)), ρ = arrivals/(n·μ) capped at 0.99. When the
 // arrivals exceed n·μ the excess waits in a shared backlog (a fluid queue)
@@ -16,23 +20,32 @@ var ln20 = math.Log(20)
 // timeoutSeconds is dropped.
 type gatewayModel struct {
 	p        *Gateway
+	mu       float64 // requests per second one ready pod serves at most
 	backlog  float64 // requests waiting, not yet served
 	memAlpha float64 // per-second smoothing factor of memory
 }
 
-func newGatewayModel(p *Gateway) *gatewayModel {
+func newGatewayModel(p *Gateway, d *deployment) (*gatewayModel, error) {
 	a := 1.0
 	if p.MemorySmoothingSeconds > 0 {
 		a = 1 - math.Exp(-1/p.MemorySmoothingSeconds)
 	}
-	return &gatewayModel{p: p, memAlpha: a}
+	mu := (d.cpuAvail - p.IdleCPU) / p.CPUPerRPS
+	if mu <= 0 {
+		return nil, fmt.Errorf("gateway.idleCPU: %gm leaves no CPU for requests in a %s pod (%gm available)", p.IdleCPU, d.name, d.cpuAvail)
+	}
+	if p.BaseLatencyMs/1000+ln20/mu >= p.P95TargetMs/1000 {
+		return nil, fmt.Errorf("gateway.p95TargetMs: %g ms cannot be met by a %s pod even idle (%gm CPU serves %.3g req/s: p95 %.0f ms)",
+			p.P95TargetMs, d.name, d.cpuAvail, mu, p.BaseLatencyMs+1000*ln20/mu)
+	}
+	return &gatewayModel{p: p, mu: mu, memAlpha: a}, nil
 }
 
 // step serves one second of arrivals at t and updates every pod's usage. It
 // returns the p95 latency (seconds) and the requests served and dropped.
-func (m *gatewayModel) step(d *deployment, t int64, arrivals float64) (p95, served, dropped float64) {
+func (m *gatewayModel) step(d *deployment, t int64, arrivals float64, q *jobQueue) (p95, served, dropped float64) {
 	n := float64(d.readyCount(t))
-	mu := m.p.CapacityRPS
+	mu := m.mu
 	capacity := n * mu
 	demand := m.backlog + arrivals
 	served = min(demand, capacity)
@@ -63,15 +76,18 @@ func (m *gatewayModel) step(d *deployment, t int64, arrivals float64) (p95, serv
 		}
 		switch {
 		case p.ready(t):
-			p.cpu = min(m.p.IdleCPU+m.p.CPUPerRPS*perPod, d.cpuLimit)
+			p.cpu = min(m.p.IdleCPU+m.p.CPUPerRPS*perPod, d.cpuAvail)
 			p.reqTotal += perPod
 			p.mem += (m.p.BaseMemoryMi + m.p.MemoryMiPerRPS*perPod - p.mem) * m.memAlpha
 		case p.deleted:
 			p.cpu = m.p.IdleCPU
 		default: // starting
-			p.cpu = min(m.p.StartupCPU, d.cpuLimit)
+			p.cpu = min(m.p.StartupCPU, d.cpuAvail)
 		}
 		p.cpuCum += p.cpu
+		if p.mem > d.memLimit {
+			d.oomKill(p, t, q, m.p.BaseMemoryMi)
+		}
 	}
 	return p95, served, dropped
 }

@@ -9,11 +9,25 @@ import (
 // (DefaultParams); a YAML file (LoadParams) or --set key=value overrides them.
 // Times are in seconds, CPU in millicores, memory in MiB.
 type Params struct {
+	// Profile says where the values come from; a calibration run
+	// (`vactl calibrate`) fills it in, the simulator only reports it.
+	Profile    Profile    `json:"profile"`
 	Controller Controller `json:"controller"`
 	Metrics    Pipeline   `json:"metrics"`
 	Gateway    Gateway    `json:"gateway"`
 	Worker     Worker     `json:"worker"`
 	Run        RunParams  `json:"run"`
+}
+
+// Profile describes a parameter file: who measured it, how and where. The
+// defaults have Source "defaults"; a measured profile names its command and
+// machine so that a figure can be traced back to the run that produced it.
+type Profile struct {
+	Source  string `json:"source,omitempty"`
+	Command string `json:"command,omitempty"`
+	Machine string `json:"machine,omitempty"`
+	Date    string `json:"date,omitempty"`
+	Notes   string `json:"notes,omitempty"`
 }
 
 // Controller holds the kube-controller-manager HPA flags.
@@ -35,13 +49,15 @@ type Controller struct {
 type Pipeline struct {
 	// MetricsServerResolutionSeconds is metrics-server's --metric-resolution:
 	// how often it scrapes the kubelets. 0 means: read it from the rendered
-	// metrics-server Deployment (15 s in k8s/performance), else 15.
+	// metrics-server Deployment, else DefaultMetricResolution.
 	MetricsServerResolutionSeconds int64 `json:"metricsServerResolutionSeconds"`
 	// ScrapeIntervalSeconds is Prometheus' scrape interval for the gateway
-	// and the queue exporter (the ServiceMonitors say 15 s).
+	// and the queue exporter. 0 means: the interval of the ServiceMonitor
+	// endpoint that scrapes each of them, else DefaultScrapeInterval.
 	ScrapeIntervalSeconds int64 `json:"scrapeIntervalSeconds"`
 	// RateWindowSeconds is the range of rate() in the adapter's query for
-	// http_requests_per_second ([2m] in prometheus-adapter-values.yaml).
+	// http_requests_per_second. 0 means: read it from the adapter rule in
+	// prometheus-adapter-values.yaml, else DefaultRateWindow.
 	RateWindowSeconds int64 `json:"rateWindowSeconds"`
 }
 
@@ -49,8 +65,6 @@ type Pipeline struct {
 type Gateway struct {
 	// BaseRPS is the scenario's base request rate for the whole gateway (req/s).
 	BaseRPS float64 `json:"baseRPS"`
-	// CapacityRPS is what one ready pod serves at most (req/s).
-	CapacityRPS float64 `json:"capacityRPS"`
 	// BaseLatencyMs is the latency of a request that does not queue (downstream calls).
 	BaseLatencyMs float64 `json:"baseLatencyMs"`
 	// P95TargetMs is the latency SLO: seconds whose p95 exceeds it violate the SLO.
@@ -59,7 +73,10 @@ type Gateway struct {
 	TimeoutSeconds float64 `json:"timeoutSeconds"`
 	// IdleCPU is a ready pod's CPU with no traffic (millicores).
 	IdleCPU float64 `json:"idleCPU"`
-	// CPUPerRPS is the CPU per request per second served (millicore-seconds per request).
+	// CPUPerRPS is the CPU one request costs (millicore-seconds per request).
+	// It sets a pod's capacity: (available CPU - idleCPU) / cpuPerRPS req/s,
+	// the available CPU being the pod's request plus run.cpuBurst of the
+	// room up to its limit.
 	CPUPerRPS float64 `json:"cpuPerRPS"`
 	// StartupCPU is a pod's CPU while it starts, before it is ready.
 	StartupCPU float64 `json:"startupCPU"`
@@ -91,7 +108,9 @@ type Worker struct {
 	WaitSLOSeconds float64 `json:"waitSLOSeconds"`
 	// IdleCPU is a ready worker's CPU with no job (millicores).
 	IdleCPU float64 `json:"idleCPU"`
-	// CPUPerJob is the CPU of one job in progress (millicores).
+	// CPUPerJob is the CPU of one job in progress at full speed
+	// (millicores). When the busy slots want more than the pod's available
+	// CPU (see gateway.cpuPerRPS), every job runs slower in proportion.
 	CPUPerJob float64 `json:"cpuPerJob"`
 	// StartupCPU is a worker's CPU while it starts.
 	StartupCPU float64 `json:"startupCPU"`
@@ -112,11 +131,18 @@ type RunParams struct {
 	WarmupSeconds int64 `json:"warmupSeconds"`
 	// StartupJitter spreads pending and start-up times uniformly by ± this fraction.
 	StartupJitter float64 `json:"startupJitter"`
+	// CPUBurst is the fraction of the room between a pod's CPU request and
+	// its limit that the pod gets when it wants more than its request: 0 on
+	// nodes packed by requests (a pod gets what it requested, the safe
+	// capacity-planning assumption), 1 on idle nodes (up to the limit, where
+	// CFS throttles it).
+	CPUBurst float64 `json:"cpuBurst"`
 }
 
 // DefaultParams returns the documented defaults (docs/simulate.md).
 func DefaultParams() Params {
 	return Params{
+		Profile: Profile{Source: "defaults", Notes: "not measured: docs/simulate.md explains each value"},
 		Controller: Controller{
 			SyncPeriodSeconds:              15,
 			Tolerance:                      0.1,
@@ -126,17 +152,16 @@ func DefaultParams() Params {
 		},
 		Metrics: Pipeline{
 			MetricsServerResolutionSeconds: 0,
-			ScrapeIntervalSeconds:          15,
-			RateWindowSeconds:              120,
+			ScrapeIntervalSeconds:          0,
+			RateWindowSeconds:              0,
 		},
 		Gateway: Gateway{
 			BaseRPS:                200,
-			CapacityRPS:            150,
 			BaseLatencyMs:          50,
 			P95TargetMs:            500,
 			TimeoutSeconds:         30,
 			IdleCPU:                50,
-			CPUPerRPS:              2.5,
+			CPUPerRPS:              3,
 			StartupCPU:             400,
 			BaseMemoryMi:           250,
 			MemoryMiPerRPS:         0.5,
@@ -162,6 +187,7 @@ func DefaultParams() Params {
 		Run: RunParams{
 			WarmupSeconds: 900,
 			StartupJitter: 0.2,
+			CPUBurst:      0,
 		},
 	}
 }
@@ -182,15 +208,14 @@ func (p *Params) Validate() error {
 		{"controller.initialReadinessDelaySeconds", float64(p.Controller.InitialReadinessDelaySeconds), 0, false},
 		{"controller.downscaleStabilizationSeconds", float64(p.Controller.DownscaleStabilizationSeconds), 0, false},
 		{"metrics.metricsServerResolutionSeconds", float64(p.Metrics.MetricsServerResolutionSeconds), 0, false},
-		{"metrics.scrapeIntervalSeconds", float64(p.Metrics.ScrapeIntervalSeconds), 0, true},
-		{"metrics.rateWindowSeconds", float64(p.Metrics.RateWindowSeconds), 0, true},
+		{"metrics.scrapeIntervalSeconds", float64(p.Metrics.ScrapeIntervalSeconds), 0, false},
+		{"metrics.rateWindowSeconds", float64(p.Metrics.RateWindowSeconds), 0, false},
 		{"gateway.baseRPS", p.Gateway.BaseRPS, 0, false},
-		{"gateway.capacityRPS", p.Gateway.CapacityRPS, 0, true},
 		{"gateway.baseLatencyMs", p.Gateway.BaseLatencyMs, 0, false},
 		{"gateway.p95TargetMs", p.Gateway.P95TargetMs, 0, true},
 		{"gateway.timeoutSeconds", p.Gateway.TimeoutSeconds, 0, true},
 		{"gateway.idleCPU", p.Gateway.IdleCPU, 0, false},
-		{"gateway.cpuPerRPS", p.Gateway.CPUPerRPS, 0, false},
+		{"gateway.cpuPerRPS", p.Gateway.CPUPerRPS, 0, true},
 		{"gateway.startupCPU", p.Gateway.StartupCPU, 0, false},
 		{"gateway.baseMemoryMi", p.Gateway.BaseMemoryMi, 0, false},
 		{"gateway.memoryMiPerRPS", p.Gateway.MemoryMiPerRPS, 0, false},
@@ -204,7 +229,7 @@ func (p *Params) Validate() error {
 		{"worker.jobCV", p.Worker.JobCV, 0, false},
 		{"worker.waitSLOSeconds", p.Worker.WaitSLOSeconds, 0, true},
 		{"worker.idleCPU", p.Worker.IdleCPU, 0, false},
-		{"worker.cpuPerJob", p.Worker.CPUPerJob, 0, false},
+		{"worker.cpuPerJob", p.Worker.CPUPerJob, 0, true},
 		{"worker.startupCPU", p.Worker.StartupCPU, 0, false},
 		{"worker.baseMemoryMi", p.Worker.BaseMemoryMi, 0, false},
 		{"worker.memoryMiPerJob", p.Worker.MemoryMiPerJob, 0, false},
@@ -212,6 +237,7 @@ func (p *Params) Validate() error {
 		{"worker.startupSeconds", p.Worker.StartupSeconds, 0, false},
 		{"run.warmupSeconds", float64(p.Run.WarmupSeconds), 0, false},
 		{"run.startupJitter", p.Run.StartupJitter, 0, false},
+		{"run.cpuBurst", p.Run.CPUBurst, 0, false},
 	}
 	for _, c := range checks {
 		if math.IsNaN(c.v) || math.IsInf(c.v, 0) {
@@ -229,6 +255,9 @@ func (p *Params) Validate() error {
 	}
 	if p.Run.StartupJitter >= 1 {
 		return fmt.Errorf("run.startupJitter: %v must be below 1", p.Run.StartupJitter)
+	}
+	if p.Run.CPUBurst > 1 {
+		return fmt.Errorf("run.cpuBurst: %v must be at most 1", p.Run.CPUBurst)
 	}
 	if p.Gateway.BaseLatencyMs >= p.Gateway.P95TargetMs {
 		return fmt.Errorf("gateway.p95TargetMs: %v must exceed gateway.baseLatencyMs (%v)", p.Gateway.P95TargetMs, p.Gateway.BaseLatencyMs)

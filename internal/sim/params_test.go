@@ -24,18 +24,19 @@ func TestLoadParams(t *testing.T) {
 		return path
 	}
 	p := DefaultParams()
-	if err := LoadParams(&p, write("ok.yaml", "gateway:\n  capacityRPS: 120\nworker:\n  concurrency: 4\n")); err != nil {
+	if err := LoadParams(&p, write("ok.yaml", "gateway:\n  cpuPerRPS: 4\nworker:\n  concurrency: 4\n")); err != nil {
 		t.Fatal(err)
 	}
-	if p.Gateway.CapacityRPS != 120 || p.Worker.Concurrency != 4 || p.Gateway.BaseRPS != 200 {
-		t.Errorf("got capacity %v concurrency %d base %v", p.Gateway.CapacityRPS, p.Worker.Concurrency, p.Gateway.BaseRPS)
+	if p.Gateway.CPUPerRPS != 4 || p.Worker.Concurrency != 4 || p.Gateway.BaseRPS != 200 {
+		t.Errorf("got cpu per request %v concurrency %d base %v", p.Gateway.CPUPerRPS, p.Worker.Concurrency, p.Gateway.BaseRPS)
 	}
 	for _, c := range []struct{ body, want string }{
-		{"gateway:\n  capacityRps: 1\n", "bad.yaml: gateway.capacityRps: unknown field"},
+		{"gateway:\n  cpuPerRps: 1\n", "bad.yaml: gateway.cpuPerRps: unknown field"},
 		{"gatway: {}\n", "bad.yaml: gatway: unknown field"},
 		{"worker:\n  concurrency: two\n", "bad.yaml: worker.concurrency: string is not a valid int"},
 		{"gateway:\n  baseRPS: 1\n  baseRPS: 2\n", `line 3: key "baseRPS" already set in map`},
 		{"gateway: 3\n", "bad.yaml: gateway: want a mapping"},
+		{"gateway:\n  baseRPS: .nan\n", "bad.yaml: gateway.baseRPS: not a finite number"},
 	} {
 		p := DefaultParams()
 		err := LoadParams(&p, write("bad.yaml", c.body))
@@ -57,6 +58,7 @@ func TestSetParam(t *testing.T) {
 		{"controller.tolerence=1", "controller.tolerence: unknown field"},
 		{"tolerance", "want path=value"},
 		{"worker.concurrency=x", "worker.concurrency"},
+		{"gateway.baseRPS=.inf", `--set gateway.baseRPS: ".inf" is not a finite number`},
 	} {
 		if err := SetParam(&p, c.in); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.in, err, c.want)
@@ -69,7 +71,8 @@ func TestValidateNamesField(t *testing.T) {
 		edit func(*Params)
 		want string
 	}{
-		{func(p *Params) { p.Gateway.CapacityRPS = 0 }, "gateway.capacityRPS"},
+		{func(p *Params) { p.Gateway.CPUPerRPS = 0 }, "gateway.cpuPerRPS"},
+		{func(p *Params) { p.Run.CPUBurst = 1.5 }, "run.cpuBurst"},
 		{func(p *Params) { p.Worker.Concurrency = 17 }, "worker.concurrency"},
 		{func(p *Params) { p.Controller.SyncPeriodSeconds = -1 }, "controller.syncPeriodSeconds"},
 		{func(p *Params) { p.Gateway.P95TargetMs = 10 }, "gateway.p95TargetMs"},

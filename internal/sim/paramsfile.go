@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -28,11 +30,17 @@ func LoadParams(p *Params, path string) error {
 }
 
 // SetParam overrides one field given as "path=value", for example
-// "gateway.capacityRPS=120"; value is a YAML scalar.
+// "gateway.cpuPerRPS=4"; value is a YAML scalar.
 func SetParam(p *Params, assignment string) error {
 	key, value, ok := strings.Cut(assignment, "=")
 	if !ok || key == "" {
-		return fmt.Errorf("--set %q: want path=value, e.g. gateway.capacityRPS=120", assignment)
+		return fmt.Errorf("--set %q: want path=value, e.g. gateway.cpuPerRPS=4", assignment)
+	}
+	var raw any
+	if yamlv3.Unmarshal([]byte(value), &raw) == nil {
+		if f, ok := raw.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return fmt.Errorf("--set %s: %q is not a finite number", key, value)
+		}
 	}
 	var v any
 	if err := yaml.Unmarshal([]byte(value), &v); err != nil {
@@ -56,6 +64,9 @@ func SetParam(p *Params, assignment string) error {
 func decodeParams(p *Params, data []byte) error {
 	j, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
+		if path := nonFinite(data); path != "" {
+			return fmt.Errorf("%s: not a finite number (.nan, .inf)", path)
+		}
 		return err
 	}
 	if len(bytes.TrimSpace(j)) == 0 || string(bytes.TrimSpace(j)) == "null" {
@@ -120,4 +131,55 @@ func knownFields(tree any, t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+// flatten lists every parameter as path → value in YAML scalar form.
+func flatten(p Params) map[string]string {
+	data, _ := json.Marshal(p)
+	var tree map[string]any
+	_ = json.Unmarshal(data, &tree)
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if m, ok := v.(map[string]any); ok {
+			for k, x := range m {
+				walk(strings.TrimPrefix(prefix+"."+k, "."), x)
+			}
+			return
+		}
+		out[prefix] = fmt.Sprint(v)
+	}
+	walk("", tree)
+	return out
+}
+
+// nonFinite returns the path of the first .nan or .inf value in a YAML
+// document, which JSON cannot carry, or "".
+func nonFinite(data []byte) string {
+	var tree any
+	if yamlv3.Unmarshal(data, &tree) != nil {
+		return ""
+	}
+	var walk func(prefix string, v any) string
+	walk = func(prefix string, v any) string {
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if p := walk(strings.TrimPrefix(prefix+"."+k, "."), x[k]); p != "" {
+					return p
+				}
+			}
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return prefix
+			}
+		}
+		return ""
+	}
+	return walk("", tree)
 }

@@ -24,6 +24,9 @@ type pod struct {
 	readyAt   int64 // first readiness probe that passes
 	deleted   bool  // deletionTimestamp set: out of the Service, ignored by the HPA
 	goneAt    int64 // when a deleted pod's process exits
+	// notReadySince is the last time the pod went not ready after being
+	// ready (an OOM restart); 0 when it never did.
+	notReadySince int64
 
 	cpu    float64 // millicores used in the last second
 	cpuCum float64 // millicore-seconds since start (cAdvisor's counter)
@@ -120,6 +123,8 @@ func (p *pod) hpaPod(t int64, containers []hpa.Container) hpa.Pod {
 	case t >= p.readyAt:
 		hp.Ready = corev1.ConditionTrue
 		hp.ReadyTransitionTime = at(p.readyAt)
+	case p.notReadySince != 0:
+		hp.ReadyTransitionTime = at(p.notReadySince)
 	}
 	return hp
 }

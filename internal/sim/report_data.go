@@ -7,14 +7,24 @@ import (
 	"strconv"
 )
 
-// WriteJSON prints the runs as {"runs": [Result, ...]}: summaries, scale
-// events and the timelines.
-func WriteJSON(w io.Writer, runs []*Result) error {
+// WriteJSON prints {"runs": [Result, ...]} (the first seed of each
+// configuration: parameters and pipeline in effect, summaries, scale events,
+// timelines), with several seeds "seeds": the statistics of every summary
+// figure, and with --slo "slo": the checks.
+func WriteJSON(w io.Writer, rep *Report) error {
+	out := struct {
+		Runs  []*Result   `json:"runs"`
+		Seeds []RunStats  `json:"seeds,omitempty"`
+		SLO   []SLOResult `json:"slo,omitempty"`
+	}{Runs: rep.First(), SLO: rep.SLOs}
+	if len(rep.Configs) > 0 && len(rep.Configs[0]) > 1 {
+		for _, c := range rep.Configs {
+			out.Seeds = append(out.Seeds, Stats(c))
+		}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		Runs []*Result `json:"runs"`
-	}{runs})
+	return enc.Encode(out)
 }
 
 // WriteCSV prints the timelines as one table: a row per run, deployment and

@@ -14,7 +14,7 @@ func TestReports(t *testing.T) {
 	runs := []*Result{a, b}
 
 	var text bytes.Buffer
-	if err := WriteText(&text, runs); err != nil {
+	if err := WriteText(&text, &Report{Configs: [][]*Result{{a}, {b}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Scenario spike, 1h0m0s, seed 1: prod vs staging", "peak replicas", "oracle pod-hours",
@@ -25,7 +25,7 @@ func TestReports(t *testing.T) {
 	}
 
 	var js bytes.Buffer
-	if err := WriteJSON(&js, runs); err != nil {
+	if err := WriteJSON(&js, &Report{Configs: [][]*Result{{a}, {b}}}); err != nil {
 		t.Fatal(err)
 	}
 	var back struct{ Runs []*Result }

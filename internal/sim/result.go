@@ -8,25 +8,42 @@ type Result struct {
 	Duration int64  `json:"durationSeconds"`
 	Seed     uint64 `json:"seed"`
 	// SampleSeconds is the timeline's resolution.
-	SampleSeconds int64              `json:"sampleSeconds"`
-	Deployments   []DeploymentResult `json:"deployments"`
+	SampleSeconds int64 `json:"sampleSeconds"`
+	// WarmupSeconds ran before t=0 at the scenario's initial load, unrecorded.
+	WarmupSeconds int64 `json:"warmupSeconds"`
+	// Pipeline is the metrics pipeline in effect and where each value came from.
+	Pipeline PipelineInEffect `json:"pipeline"`
+	// Params are the model parameters in effect.
+	Params Params `json:"params"`
+	// Notes say what the input needed, e.g. a trace rebased to start at 0.
+	Notes       []string           `json:"notes,omitempty"`
+	Deployments []DeploymentResult `json:"deployments"`
 }
 
 // DeploymentResult is one deployment's outcome.
 type DeploymentResult struct {
 	Name string `json:"name"`
 	// HPA is the autoscaler's name; "" when no HPA targets the deployment.
-	HPA         string       `json:"hpa,omitempty"`
-	MinReplicas int32        `json:"minReplicas"`
-	MaxReplicas int32        `json:"maxReplicas"`
-	LoadUnit    string       `json:"loadUnit"` // "req/s" or "jobs/s"
-	SLO         string       `json:"slo"`      // what SLO seconds count
-	SLOUnit     string       `json:"sloUnit"`  // unit of Point.SLO: "ms" or "s"
-	SLOTarget   float64      `json:"sloTarget"`
-	Metrics     []MetricInfo `json:"metrics"`
-	Summary     Summary      `json:"summary"`
-	Events      []ScaleEvent `json:"scaleEvents"`
-	Timeline    []Point      `json:"timeline"`
+	HPA         string  `json:"hpa,omitempty"`
+	MinReplicas int32   `json:"minReplicas"`
+	MaxReplicas int32   `json:"maxReplicas"`
+	LoadUnit    string  `json:"loadUnit"` // "req/s" or "jobs/s"
+	SLO         string  `json:"slo"`      // what SLO seconds count
+	SLOUnit     string  `json:"sloUnit"`  // unit of Point.SLO: "ms" or "s"
+	SLOTarget   float64 `json:"sloTarget"`
+	// The pod's resources as rendered (millicores, MiB; 0: no limit), the CPU
+	// it gets (request + run.cpuBurst of the room to the limit) and what that
+	// CPU serves: req/s (gateway) or jobs/s (worker) per ready pod.
+	CPURequest      float64      `json:"cpuRequest"`
+	CPULimit        float64      `json:"cpuLimit"`
+	CPUAvailable    float64      `json:"cpuAvailable"`
+	MemoryRequestMi float64      `json:"memoryRequestMi"`
+	MemoryLimitMi   float64      `json:"memoryLimitMi"`
+	CapacityPerPod  float64      `json:"capacityPerPod"`
+	Metrics         []MetricInfo `json:"metrics"`
+	Summary         Summary      `json:"summary"`
+	Events          []ScaleEvent `json:"scaleEvents"`
+	Timeline        []Point      `json:"timeline"`
 }
 
 // Summary is the per-deployment table.
@@ -44,24 +61,49 @@ type Summary struct {
 	OraclePodHours   float64 `json:"oraclePodHours"`
 	ScaleEvents      int     `json:"scaleEvents"`
 	DirectionChanges int     `json:"directionChanges"`
+	// QuotaHeldSeconds counts seconds in which a ResourceQuota kept the
+	// ReplicaSet from creating pods spec.replicas asked for; QuotaHeldPods is
+	// the most pods held back at once, QuotaFirstHeldAt the first such second
+	// (-1: never) and QuotaLimit the limit that held then.
+	QuotaHeldSeconds int64  `json:"quotaHeldSeconds"`
+	QuotaHeldPods    int32  `json:"quotaHeldPods"`
+	QuotaFirstHeldAt int64  `json:"quotaFirstHeldAt"`
+	QuotaLimit       string `json:"quotaLimit,omitempty"`
+	// OOMKills counts containers restarted for exceeding their memory limit.
+	OOMKills int64 `json:"oomKills"`
 
 	// gateway
 	Served   float64 `json:"served,omitempty"`
 	Dropped  float64 `json:"dropped,omitempty"`
 	MaxP95Ms float64 `json:"maxP95Ms,omitempty"`
+	// BacklogAtEnd is the requests still waiting when the run ended.
+	BacklogAtEnd float64 `json:"backlogAtEnd,omitempty"`
 	// worker
 	Completed     int64 `json:"completed,omitempty"`
 	LateJobs      int64 `json:"lateJobs,omitempty"`
 	MaxDepth      int64 `json:"maxDepth,omitempty"`
 	MaxAgeSeconds int64 `json:"maxAgeSeconds,omitempty"`
+	// QueuedAtEnd is the jobs still queued when the run ended, the oldest
+	// of them OldestAtEndSeconds old.
+	QueuedAtEnd        int64 `json:"queuedAtEnd"`
+	OldestAtEndSeconds int64 `json:"oldestAtEndSeconds"`
 }
 
 // ScaleEvent is one rescale by the HPA.
 type ScaleEvent struct {
-	T      int64  `json:"t"`
-	From   int32  `json:"from"`
-	To     int32  `json:"to"`
+	T    int64 `json:"t"`
+	From int32 `json:"from"`
+	To   int32 `json:"to"`
+	// Proposed is the highest metric proposal; Metric names that metric, its
+	// value and target.
+	Proposed int32  `json:"proposed"`
+	Metric   string `json:"metric,omitempty"`
+	// Reason is the HPA's (hpa.Decision.Reason); Limit is set when a policy,
+	// stabilization window or min/max held the proposal, Quota when a
+	// ResourceQuota then kept pods from being created.
 	Reason string `json:"reason"`
+	Limit  string `json:"limit,omitempty"`
+	Quota  string `json:"quota,omitempty"`
 }
 
 // Point is one timeline sample of one deployment.

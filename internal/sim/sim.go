@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/voiceassist/autoscaling/internal/adapter"
 	"github.com/voiceassist/autoscaling/internal/hpa"
 	"github.com/voiceassist/autoscaling/internal/kube"
 )
@@ -15,10 +16,15 @@ type Config struct {
 	// Label names the manifests in the result ("prod", a directory).
 	Label string
 	// Set is the rendered overlay: its voiceassist-server and
-	// voiceassist-worker Deployments and the HPAs that target them.
-	Set      *kube.Set
-	Params   Params
-	Scenario Scenario
+	// voiceassist-worker Deployments and the HPAs that target them, and
+	// what the metrics pipeline and the quota are read from.
+	Set *kube.Set
+	// Adapter is the Prometheus Adapter configuration (nil: none, the rate
+	// window takes its default); AdapterFile names it in messages.
+	Adapter     *adapter.Values
+	AdapterFile string
+	Params      Params
+	Scenario    Scenario
 	// Duration in seconds; 0 takes the scenario's.
 	Duration int64
 	Seed     uint64
@@ -29,20 +35,25 @@ type Config struct {
 
 // Sim is a prepared run. Run may be called once.
 type Sim struct {
-	cfg                                   Config
-	p                                     Params
-	sc                                    Scenario
-	ctrl                                  hpa.Controller
-	gw, wk                                *deployment
-	gm                                    *gatewayModel
-	wm                                    *workerModel
-	scalers                               []*autoscaler
-	tracks                                []*track // gateway, worker
-	arrivals                              rng
-	starts                                rng
-	exp                                   exporter
-	resolution, scrape, syncEvery, window int64
-	duration, sample                      int64
+	cfg     Config
+	p       Params
+	sc      Scenario
+	ctrl    hpa.Controller
+	gw, wk  *deployment
+	gm      *gatewayModel
+	wm      *workerModel
+	scalers []*autoscaler
+	tracks  []*track // gateway, worker
+	// Each deployment has its own streams (arrivals here, start-up times in
+	// the deployment, service times in the worker model), so that a change
+	// to one deployment does not move the other's figures.
+	gwArrivals, wkArrivals rng
+	exp                    exporter
+	pipeline               PipelineInEffect
+	resolution, gwScrape   int64
+	qScrape, syncEvery     int64
+	window                 int64
+	duration, sample       int64
 }
 
 // Phases of the periodic activities within their period, so that they do not
@@ -53,9 +64,19 @@ const (
 	syncPhase   = 10
 )
 
+// Random stream numbers: one per deployment and concern.
+const (
+	streamGatewayArrivals = 1
+	streamGatewayStarts   = 2
+	streamWorkerArrivals  = 11
+	streamWorkerStarts    = 12
+	streamWorkerService   = 13
+)
+
 // New prepares a run: it finds the two Deployments and the HPAs of the set,
-// checks every HPA metric has a model, and starts each deployment with its
-// minimum replicas, long ready.
+// checks every HPA metric has a model, reads the metrics pipeline and the
+// quota from the manifests, and starts each deployment with its minimum
+// replicas, long ready.
 func New(cfg Config) (*Sim, error) {
 	p := cfg.Params
 	if err := p.Validate(); err != nil {
@@ -96,26 +117,41 @@ func New(cfg Config) (*Sim, error) {
 		Tolerance:                    p.Controller.Tolerance,
 		DownscaleStabilizationWindow: secs(p.Controller.DownscaleStabilizationSeconds),
 	}
-	s.resolution = p.Metrics.MetricsServerResolutionSeconds
-	if s.resolution == 0 {
-		s.resolution = metricsServerResolution(cfg.Set)
+	file := cfg.AdapterFile
+	if file == "" {
+		file = "prometheus-adapter-values.yaml"
 	}
-	s.scrape, s.syncEvery, s.window = p.Metrics.ScrapeIntervalSeconds, p.Controller.SyncPeriodSeconds, p.Metrics.RateWindowSeconds
-	if s.window/s.scrape+2 > promRing {
-		return nil, fmt.Errorf("metrics.rateWindowSeconds: %d s holds more than %d scrapes of %d s", s.window, promRing-2, s.scrape)
-	}
-	s.arrivals = newRNG(cfg.Seed, 1)
-	s.starts = newRNG(cfg.Seed, 2)
-
 	var err error
-	if s.gw, err = findDeployment(cfg.Set, GatewayName, gatewayKind, p.Gateway.PendingSeconds, p.Gateway.StartupSeconds); err != nil {
+	if s.pipeline, err = resolvePipeline(&p.Metrics, cfg.Set, cfg.Adapter, file); err != nil {
 		return nil, err
 	}
-	if s.wk, err = findDeployment(cfg.Set, WorkerName, workerKind, p.Worker.PendingSeconds, p.Worker.StartupSeconds); err != nil {
+	s.resolution = s.pipeline.MetricResolution.Seconds
+	s.gwScrape, s.qScrape = s.pipeline.GatewayScrape.Seconds, s.pipeline.ExporterScrape.Seconds
+	s.syncEvery, s.window = p.Controller.SyncPeriodSeconds, s.pipeline.RateWindow.Seconds
+	if s.window/s.gwScrape+2 > promRing {
+		return nil, fmt.Errorf("rate window %s holds more than %d scrapes of %d s (the simulator keeps %d per pod)", s.pipeline.RateWindow, promRing-2, s.gwScrape, promRing)
+	}
+	s.gwArrivals = newRNG(cfg.Seed, streamGatewayArrivals)
+	s.wkArrivals = newRNG(cfg.Seed, streamWorkerArrivals)
+
+	if s.gw, err = findDeployment(cfg.Set, GatewayName, gatewayKind, p.Gateway.PendingSeconds, p.Gateway.StartupSeconds, p.Run.CPUBurst); err != nil {
 		return nil, err
 	}
-	s.gm = newGatewayModel(&s.p.Gateway)
-	s.wm = newWorkerModel(&s.p.Worker, newRNG(cfg.Seed, 3))
+	if s.wk, err = findDeployment(cfg.Set, WorkerName, workerKind, p.Worker.PendingSeconds, p.Worker.StartupSeconds, p.Run.CPUBurst); err != nil {
+		return nil, err
+	}
+	s.gw.starts, s.gw.jitter = newRNG(cfg.Seed, streamGatewayStarts), p.Run.StartupJitter
+	s.wk.starts, s.wk.jitter = newRNG(cfg.Seed, streamWorkerStarts), p.Run.StartupJitter
+	if s.gm, err = newGatewayModel(&s.p.Gateway, s.gw); err != nil {
+		return nil, err
+	}
+	if s.wm, err = newWorkerModel(&s.p.Worker, s.wk, newRNG(cfg.Seed, streamWorkerService)); err != nil {
+		return nil, err
+	}
+	q := newQuota(cfg.Set, s.gw.namespace, GatewayName, WorkerName)
+	if len(q.limits) > 0 {
+		s.gw.quota, s.wk.quota = q, q
+	}
 
 	byDep := map[*deployment]*autoscaler{}
 	for _, h := range cfg.Set.HPAs {
@@ -146,15 +182,21 @@ func New(cfg Config) (*Sim, error) {
 		// start with the minimum, every pod ready since long before the warm-up
 		start := -s.p.Run.WarmupSeconds - 2*hour
 		for i := int32(0); i < tr.min; i++ {
+			if dep.quota != nil {
+				if why := dep.quota.admit(dep.cost); why != "" {
+					return nil, fmt.Errorf("Deployment %s: its minimum of %d pods does not fit the quota: %s", dep.name, tr.min, why)
+				}
+			}
 			dep.seq++
 			dep.pods = append(dep.pods, pod{name: podName(dep.name, dep.seq), created: start, runningAt: start, readyAt: start, goneAt: -1})
+			dep.live++
 		}
 		dep.spec = tr.min
 	}
 	return s, nil
 }
 
-func findDeployment(set *kube.Set, name string, k kind, pending, startup float64) (*deployment, error) {
+func findDeployment(set *kube.Set, name string, k kind, pending, startup, burst float64) (*deployment, error) {
 	var found *appsv1.Deployment
 	for _, d := range set.Deployments {
 		if d.Name == name {
@@ -164,29 +206,7 @@ func findDeployment(set *kube.Set, name string, k kind, pending, startup float64
 	if found == nil {
 		return nil, fmt.Errorf("the manifests have no Deployment %s", name)
 	}
-	return newDeployment(found, k, pending, startup)
-}
-
-// metricsServerResolution reads --metric-resolution from the rendered
-// metrics-server Deployment, or returns 15 s.
-func metricsServerResolution(set *kube.Set) int64 {
-	for _, d := range set.Deployments {
-		if d.Name != "metrics-server" {
-			continue
-		}
-		for _, c := range d.Spec.Template.Spec.Containers {
-			for _, a := range c.Args {
-				var v string
-				if n, _ := fmt.Sscanf(a, "--metric-resolution=%s", &v); n == 1 {
-					var secs int64
-					if _, err := fmt.Sscanf(v, "%ds", &secs); err == nil && secs > 0 {
-						return secs
-					}
-				}
-			}
-		}
-	}
-	return 15
+	return newDeployment(found, k, pending, startup, burst)
 }
 
 func mod(t, m int64) int64 { return ((t % m) + m) % m }
@@ -199,8 +219,8 @@ func (s *Sim) Run() *Result {
 			s.wm.late = 0 // count from the end of the warm-up
 		}
 		rps, jobRate := s.sc.rates(float64(max(t, 0)), &s.p)
-		reqs := s.arrivals.poisson(rps)
-		jobs := int64(s.arrivals.poisson(jobRate))
+		reqs := s.gwArrivals.poisson(rps)
+		jobs := int64(s.wkArrivals.poisson(jobRate))
 		burst := int64(0)
 		if t == s.sc.BurstAt && s.sc.BurstJobs > 0 {
 			burst = s.sc.BurstJobs
@@ -208,15 +228,18 @@ func (s *Sim) Run() *Result {
 
 		s.gw.reap(t, q)
 		s.wk.reap(t, q)
-		p95, served, dropped := s.gm.step(s.gw, t, reqs)
+		gwHeld, wkHeld := s.gw.reconcile(t), s.wk.reconcile(t)
+		p95, served, dropped := s.gm.step(s.gw, t, reqs, q)
 		done := s.wm.step(s.wk, t, jobs+burst)
 
 		if mod(t, s.resolution) == 0 {
 			s.gw.scrapeMetricsServer(t)
 			s.wk.scrapeMetricsServer(t)
 		}
-		if mod(t, s.scrape) == scrapePhase%s.scrape {
+		if mod(t, s.gwScrape) == scrapePhase%s.gwScrape {
 			s.gw.scrapePrometheus(t)
+		}
+		if mod(t, s.qScrape) == scrapePhase%s.qScrape {
 			s.exp = exporter{depth: q.depth, age: q.oldestAge(t)}
 		}
 		if mod(t, s.syncEvery) == syncPhase%s.syncEvery {
@@ -225,9 +248,15 @@ func (s *Sim) Run() *Result {
 				from := a.dep.spec
 				d := a.sync(&s.ctrl, t, s.exp)
 				if d.Rescale {
-					a.dep.scale(t, d.Desired, s.starts, s.p.Run.StartupJitter, s.p.Gateway.DrainSeconds)
+					a.dep.scale(t, d.Desired, s.p.Gateway.DrainSeconds)
+					held := a.dep.reconcile(t)
+					if a.dep == s.gw {
+						gwHeld = held
+					} else {
+						wkHeld = held
+					}
 					if t >= 0 {
-						s.trackOf(a.dep).scaled(t, from, d)
+						s.trackOf(a.dep).scaled(t, from, d, a)
 					}
 				}
 			}
@@ -235,14 +264,23 @@ func (s *Sim) Run() *Result {
 		if t < 0 {
 			continue
 		}
+		s.tracks[0].held(t, gwHeld)
+		s.tracks[1].held(t, wkHeld)
 		s.tracks[0].gateway(t, rps, p95, served, dropped)
 		s.tracks[1].worker(t, jobRate, burst, q, done)
 	}
-	res := &Result{Label: s.cfg.Label, Scenario: s.sc.Name, Duration: s.duration, Seed: s.cfg.Seed, SampleSeconds: s.sample}
+	res := &Result{Label: s.cfg.Label, Scenario: s.sc.Name, Duration: s.duration, Seed: s.cfg.Seed, SampleSeconds: s.sample,
+		WarmupSeconds: s.p.Run.WarmupSeconds, Pipeline: s.pipeline, Params: s.p}
+	if s.sc.trace != nil {
+		res.Notes = append(res.Notes, s.sc.trace.Notes...)
+	}
 	for _, tr := range s.tracks {
 		res.Deployments = append(res.Deployments, tr.result())
 	}
+	res.Deployments[0].Summary.BacklogAtEnd = s.gm.backlog
 	res.Deployments[1].Summary.LateJobs = s.wm.late
+	res.Deployments[1].Summary.QueuedAtEnd = q.depth
+	res.Deployments[1].Summary.OldestAtEndSeconds = q.oldestAge(s.duration - 1)
 	return res
 }
 
@@ -264,7 +302,7 @@ func Simulate(cfg Config) (*Result, error) {
 
 // oracleUtilization is the highest per-pod utilization at which the gateway
 // model's p95 meets its target: base + ln20/(μ(1−ρ)) = target.
-func oracleUtilization(g *Gateway) float64 {
-	rho := 1 - ln20/(g.CapacityRPS*(g.P95TargetMs-g.BaseLatencyMs)/1000)
+func oracleUtilization(g *Gateway, mu float64) float64 {
+	rho := 1 - ln20/(mu*(g.P95TargetMs-g.BaseLatencyMs)/1000)
 	return math.Max(rho, 0.05)
 }

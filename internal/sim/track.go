@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"fmt"
 	"math"
+	"strings"
 
 	"github.com/voiceassist/autoscaling/internal/hpa"
 )
@@ -19,8 +21,9 @@ type track struct {
 	shortfall int64 // current stretch of load above capacity
 	podSec    float64
 	oracleSec float64
-	oracleW   float64 // worker oracle: backlog work in worker-seconds
+	oracleB   float64 // worker oracle: its own queue, in jobs
 	oracleRho float64 // gateway oracle: highest utilization meeting the p95 target
+	quotaRun  int64   // current stretch of seconds the quota held pods back
 
 	points    []Point
 	metricBuf []float64
@@ -44,7 +47,8 @@ func newTrack(s *Sim, dep *deployment, a *autoscaler) *track {
 		}
 	}
 	tr.sum.PeakReplicas = tr.min
-	tr.oracleRho = oracleUtilization(&s.p.Gateway)
+	tr.oracleRho = oracleUtilization(&s.p.Gateway, s.gm.mu)
+	tr.sum.QuotaFirstHeldAt = -1
 	n := int(s.duration/s.sample) + 1
 	tr.points = make([]Point, 0, n)
 	if a != nil {
@@ -77,11 +81,12 @@ func (tr *track) common(t int64, demand, capacity float64, violated bool) {
 // gateway accounts second t of the gateway.
 func (tr *track) gateway(t int64, rps, p95, served, dropped float64) {
 	g := &tr.s.p.Gateway
+	mu := tr.s.gm.mu
 	ready := float64(tr.dep.readyCount(t))
-	capacity := ready * g.CapacityRPS
+	capacity := ready * mu
 	ms := p95 * 1000
 	tr.common(t, rps, capacity, ms > g.P95TargetMs)
-	tr.oracleSec += tr.oracle(rps / (g.CapacityRPS * tr.oracleRho))
+	tr.oracleSec += tr.oracle(rps / (mu * tr.oracleRho))
 	tr.sum.Served += served
 	tr.sum.Dropped += dropped
 	tr.sum.MaxP95Ms = max(tr.sum.MaxP95Ms, ms)
@@ -92,17 +97,18 @@ func (tr *track) gateway(t int64, rps, p95, served, dropped float64) {
 func (tr *track) worker(t int64, jobRate float64, burst int64, q *jobQueue, done int64) {
 	w := &tr.s.p.Worker
 	ready := float64(tr.dep.readyCount(t))
-	perPod := float64(w.Concurrency) / w.JobMeanSeconds // jobs/s one worker completes
+	perPod := tr.s.wm.perPod() // jobs/s one worker completes
 	capacity := ready * perPod
 	depth := float64(q.depth)
 	age := q.oldestAge(t)
 	tr.common(t, jobRate+depth/w.WaitSLOSeconds, capacity, float64(age) > w.WaitSLOSeconds)
 
-	// oracle: the steady load's pods plus what drains the burst backlog within the SLO
-	base := jobRate / perPod
-	tr.oracleW += float64(burst) / perPod
-	pods := tr.oracle(base + tr.oracleW/w.WaitSLOSeconds)
-	tr.oracleW = max(0, tr.oracleW-max(0, pods-base))
+	// oracle: pods started instantly, as many as serve the arrivals plus what
+	// clears its own backlog (bursts, and load beyond maxReplicas) within
+	// the wait SLO
+	tr.oracleB += jobRate + float64(burst)
+	pods := tr.oracle(jobRate/perPod + max(0, tr.oracleB-jobRate)/(perPod*w.WaitSLOSeconds))
+	tr.oracleB = max(0, tr.oracleB-pods*perPod)
 	tr.oracleSec += pods
 
 	tr.sum.Completed += done
@@ -143,9 +149,47 @@ func (tr *track) observe(t int64, load, capacity, slo, depth float64) {
 	tr.loadSum, tr.sloMax, tr.depthMax = 0, 0, 0
 }
 
-// scaled records a rescale at t.
-func (tr *track) scaled(t int64, from int32, d hpa.Decision) {
-	tr.events = append(tr.events, ScaleEvent{T: t, From: from, To: d.Desired, Reason: d.Reason})
+// held accounts the pods the quota held back at t.
+func (tr *track) held(t int64, n int32) {
+	if n == 0 {
+		tr.quotaRun = 0
+		return
+	}
+	tr.sum.QuotaHeldSeconds++
+	if tr.sum.QuotaFirstHeldAt < 0 {
+		tr.sum.QuotaFirstHeldAt = t
+		tr.sum.QuotaLimit = tr.dep.held
+	}
+	tr.sum.QuotaHeldPods = max(tr.sum.QuotaHeldPods, n)
+	if tr.quotaRun == 0 && len(tr.events) > 0 && tr.events[len(tr.events)-1].Quota == "" {
+		tr.events[len(tr.events)-1].Quota = tr.dep.held
+	}
+	tr.quotaRun++
+}
+
+// limitReasons are the Decision reasons that say a limit held the proposal.
+var limitReasons = map[string]bool{
+	hpa.ReasonScaleUpLimit: true, hpa.ReasonScaleDownLimit: true, hpa.ReasonTooManyReplicas: true,
+	hpa.ReasonTooFewReplicas: true, hpa.ReasonScaleUpStabilized: true, hpa.ReasonScaleDownStabilized: true,
+}
+
+// scaled records a rescale at t: the metric that drove it (the one with the
+// highest proposal) and the limit, if any, that held the proposal.
+func (tr *track) scaled(t int64, from int32, d hpa.Decision, a *autoscaler) {
+	e := ScaleEvent{T: t, From: from, To: d.Desired, Proposed: d.Proposed, Reason: d.Reason}
+	for i := range a.proposals {
+		if a.proposals[i].Metric == d.Metric && a.proposals[i].Err == nil {
+			e.Metric = fmt.Sprintf("%s %s (target %s)", a.info[i].Key, num(a.values[i]), strings.TrimSpace(a.info[i].Target))
+			break
+		}
+	}
+	if limitReasons[d.Reason] {
+		e.Limit = d.Reason
+		if d.Message != "" {
+			e.Limit += ": " + d.Message
+		}
+	}
+	tr.events = append(tr.events, e)
 	tr.sum.ScaleEvents++
 	dir := int32(1)
 	if d.Desired < from {
@@ -163,17 +207,30 @@ func (tr *track) result() DeploymentResult {
 		r.HPA = tr.a.obj.Name
 		r.Metrics = tr.a.info
 	}
+	r.CPURequest, r.CPULimit, r.CPUAvailable = tr.dep.cpuRequest, finite(tr.dep.cpuLimit), tr.dep.cpuAvail
+	r.MemoryRequestMi, r.MemoryLimitMi = tr.dep.memRequest, finite(tr.dep.memLimit)
+	tr.sum.OOMKills = tr.dep.ooms
 	if tr.dep.kind == gatewayKind {
 		r.LoadUnit, r.SLOUnit = "req/s", "ms"
 		r.SLOTarget = tr.s.p.Gateway.P95TargetMs
 		r.SLO = "p95 latency over the target"
+		r.CapacityPerPod = tr.s.gm.mu
 	} else {
 		r.LoadUnit, r.SLOUnit = "jobs/s", "s"
 		r.SLOTarget = tr.s.p.Worker.WaitSLOSeconds
 		r.SLO = "oldest queued job older than the target"
+		r.CapacityPerPod = tr.s.wm.perPod()
 	}
 	tr.sum.PodHours = tr.podSec / hour
 	tr.sum.OraclePodHours = tr.oracleSec / hour
 	r.Summary = tr.sum
 	return r
+}
+
+// finite turns "no limit" (+Inf) into 0 for JSON.
+func finite(v float64) float64 {
+	if math.IsInf(v, 0) {
+		return 0
+	}
+	return v
 }

@@ -1,5 +1,7 @@
 package sim
 
+import "fmt"
+
 // workerModel runs the job queue and the workers, one second at a time.
 //
 // Jobs arrive in the Redis list (FIFO). Each ready worker runs up to
@@ -9,17 +11,42 @@ package sim
 // takes no new job, finishes what it runs and exits, or is killed after
 // terminationGracePeriodSeconds and its unfinished jobs go back to the head
 // of the queue. CPU and memory follow the slots' occupancy in the second.
+//
+// A job needs cpuPerJob millicores to run at full speed. When the busy slots
+// want more than the pod's available CPU, all of them slow down in
+// proportion (CFS shares the quota): service times are in full-speed
+// seconds, and a slot does `speed` of them per second.
 type workerModel struct {
 	p     *Worker
 	queue jobQueue
 	g     rng
 	svc   logNormal
+	// fullSpeed is the speed of a pod with every slot busy (1: its CPU suffices).
+	fullSpeed float64
 
 	late int64 // jobs that waited longer than waitSLOSeconds before a worker took them
 }
 
-func newWorkerModel(p *Worker, g rng) *workerModel {
-	return &workerModel{p: p, queue: newJobQueue(), g: g, svc: newLogNormal(p.JobMeanSeconds, p.JobCV)}
+func newWorkerModel(p *Worker, d *deployment, g rng) (*workerModel, error) {
+	m := &workerModel{p: p, queue: newJobQueue(), g: g, svc: newLogNormal(p.JobMeanSeconds, p.JobCV)}
+	m.fullSpeed = m.speed(d, p.Concurrency)
+	if m.fullSpeed <= 0 {
+		return nil, fmt.Errorf("worker.idleCPU: %gm leaves no CPU for jobs in a %s pod (%gm available)", p.IdleCPU, d.name, d.cpuAvail)
+	}
+	return m, nil
+}
+
+// speed is how fast each of busy slots runs on d's available CPU.
+func (m *workerModel) speed(d *deployment, busy int) float64 {
+	if busy == 0 {
+		return 1
+	}
+	return min(1, (d.cpuAvail-m.p.IdleCPU)/(float64(busy)*m.p.CPUPerJob))
+}
+
+// perPod is the jobs per second one ready worker completes at full load.
+func (m *workerModel) perPod() float64 {
+	return float64(m.p.Concurrency) / m.p.JobMeanSeconds * m.fullSpeed
 }
 
 // step runs second t: arrivals join the queue, every worker slot works for
@@ -36,18 +63,33 @@ func (m *workerModel) step(d *deployment, t int64, arrivals int64) (done int64) 
 			p.mem = m.p.BaseMemoryMi
 		}
 		if !p.deleted && t < p.readyAt {
-			p.cpu = m.p.StartupCPU
+			p.cpu = min(m.p.StartupCPU, d.cpuAvail)
 			p.cpuCum += p.cpu
 			continue
 		}
 		take := p.ready(t)
-		occupancy, busyAtEnd := 0.0, 0
+		speed := 1.0
+		if m.fullSpeed < 1 {
+			// the slots that run this second: the busy ones and those the queue fills
+			busy := 0
+			for k := 0; k < conc; k++ {
+				if p.slots[k].busy {
+					busy++
+				}
+			}
+			if take {
+				busy = min(conc, busy+int(min(m.queue.depth, int64(conc))))
+			}
+			speed = m.speed(d, busy)
+		}
+		work, occupancy, busyAtEnd := 0.0, 0.0, 0
 		for k := 0; k < conc; k++ {
 			s := &p.slots[k]
-			avail := 1.0
+			avail := speed // full-speed seconds this slot can do this second
 			if s.busy {
 				if s.remaining > avail {
 					s.remaining -= avail
+					work += avail
 					occupancy++
 					busyAtEnd++
 					continue
@@ -74,11 +116,16 @@ func (m *workerModel) step(d *deployment, t int64, arrivals int64) (done int64) 
 				avail -= svc
 				done++
 			}
-			occupancy += 1 - avail
+			work += speed - avail
+			occupancy += (speed - avail) / speed
 		}
-		p.cpu = min(m.p.IdleCPU+m.p.CPUPerJob*occupancy, d.cpuLimit)
+		p.cpu = min(m.p.IdleCPU+m.p.CPUPerJob*work, d.cpuAvail)
 		p.cpuCum += p.cpu
 		p.mem = m.p.BaseMemoryMi + m.p.MemoryMiPerJob*occupancy
+		if p.mem > d.memLimit {
+			d.oomKill(p, t, &m.queue, m.p.BaseMemoryMi)
+			busyAtEnd = 0
+		}
 		if p.deleted && busyAtEnd == 0 {
 			p.goneAt = min(p.goneAt, t+1) // nothing left to finish: exit
 		}
