@@ -122,6 +122,9 @@ func TestLintUsageAndInputErrors(t *testing.T) {
 		{[]string{"lint", "-f", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
 		{[]string{"lint", "-f", filepath.Join(fixtures, "pitfalls", "cycle", "overlays", "prod")}, "cycle detected"},
 		{[]string{"lint", "--config", filepath.Join(dir, "none.yaml")}, "none.yaml"},
+		{[]string{"lint", "-f", filepath.Join(fixtures, "inputs", "empty-dir")}, "no Kubernetes objects in the directory"},
+		{[]string{"lint", "-f", "../../k8s/performance/overlays"}, "only kustomizations"},
+		{[]string{"lint", "-f", "-"}, "no Kubernetes objects on stdin"},
 	} {
 		_, stderr, code := run(t, c.args...)
 		if code != ExitUsage || !strings.Contains(stderr, c.want) {

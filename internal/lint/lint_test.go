@@ -203,6 +203,45 @@ func TestPitfalls(t *testing.T) {
 	}
 }
 
+// TestNoObjectsIsInputError: an input with no Kubernetes object is an input
+// error naming it (vactl exits 2), never "no findings": an empty directory,
+// a directory of overlays (k8s/performance/overlays itself), a file of
+// empty documents, a kustomization that builds nothing, an empty stdin.
+func TestNoObjectsIsInputError(t *testing.T) {
+	dir := filepath.Join("testdata", "inputs")
+	for _, c := range []struct {
+		path, stdin, want string
+	}{
+		{filepath.Join(dir, "empty-dir"), "", "no Kubernetes objects in the directory"},
+		{filepath.Join(dir, "overlays"), "", "lint them with -f " + filepath.Join(dir, "overlays", "dev") + " -f " + filepath.Join(dir, "overlays", "prod")},
+		{filepath.Join("..", "..", "k8s", "performance", "overlays"), "", "only kustomizations in its subdirectories"},
+		{filepath.Join(dir, "no-objects.yaml"), "", "no Kubernetes objects in the file"},
+		{filepath.Join(dir, "overlays", "dev", "kustomization.yaml"), "", "give its directory"},
+		{filepath.Join(dir, "empty-kustomization"), "", "builds no Kubernetes objects"},
+		{"-", "", "no Kubernetes objects on stdin"},
+		{"-", "---\n# nothing\n", "no Kubernetes objects on stdin"},
+	} {
+		_, err := Paths([]string{c.path}, strings.NewReader(c.stdin))
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an input error containing %q", c.path, err, c.want)
+			continue
+		}
+		if want := c.path; want == "-" && ie.File != "<stdin>" || want != "-" && ie.File != want {
+			t.Errorf("%s: the error names %q", c.path, ie.File)
+		}
+	}
+	// One empty path among good ones is still an error; the overlays the
+	// hint names lint fine.
+	if _, err := Paths([]string{fixture(t, "hpa-target-missing", "pass"), filepath.Join(dir, "empty-dir")}, nil); err == nil {
+		t.Error("an empty directory next to a good file: no error")
+	}
+	in, err := Paths([]string{filepath.Join(dir, "overlays", "dev"), filepath.Join(dir, "overlays", "prod")}, nil)
+	if err != nil || len(in) != 2 || len(in[0].Objects) != 1 {
+		t.Errorf("the overlays the hint names: %v, %d inputs", err, len(in))
+	}
+}
+
 func TestMalformedYAMLNamesFileAndLine(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "bad.yaml")
