@@ -242,6 +242,30 @@ func TestNoObjectsIsInputError(t *testing.T) {
 	}
 }
 
+// TestFailsAt: what --fail-on exits 1 on. The window-period fixture has
+// warnings and no errors; accepted findings never count.
+func TestFailsAt(t *testing.T) {
+	rep := lintPath(t, fixture(t, "behavior-window-period", "fire"))
+	if rep.Count(Error) != 0 || rep.Count(Warning) == 0 {
+		t.Fatalf("fixture: %d errors, %d warnings; want warnings only", rep.Count(Error), rep.Count(Warning))
+	}
+	if rep.Failed() || rep.FailsAt(Error) || !rep.FailsAt(Warning) || !rep.FailsAt(Info) {
+		t.Errorf("FailsAt error/warning/info = %v/%v/%v, want false/true/true", rep.FailsAt(Error), rep.FailsAt(Warning), rep.FailsAt(Info))
+	}
+	for i := range rep.Findings {
+		rep.Findings[i].Accepted = "accepted for the test"
+	}
+	if rep.FailsAt(Info) {
+		t.Error("accepted findings fail the run")
+	}
+	if s, err := ParseSeverity("warning"); s != Warning || err != nil {
+		t.Errorf("ParseSeverity(warning) = %q, %v", s, err)
+	}
+	if _, err := ParseSeverity("warn"); err == nil {
+		t.Error("ParseSeverity(warn): no error")
+	}
+}
+
 func TestMalformedYAMLNamesFileAndLine(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "bad.yaml")
