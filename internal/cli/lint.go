@@ -25,9 +25,13 @@ type lintOptions struct {
 	disable      []string
 	config       string
 	limitRatio   string
+	failOn       string
 	listRules    bool
 	showAccepted bool
 }
+
+// lintFormats are the -o values of vactl lint.
+var lintFormats = []string{outputText, outputJSON, outputYAML, outputSARIF}
 
 // defaultConfigFile is read from the working directory when --config is not given.
 const defaultConfigFile = ".vactl.yaml"
@@ -63,8 +67,9 @@ Accept one finding on one object with an annotation that gives the reason:
     annotations:
       accept.lint.voiceassist.io/<rule-id>: "why this is fine here"
 
-Exit codes: 0 no error-level finding, 1 error-level findings, 2 usage or
-input error (malformed YAML names the file and line).`,
+Exit codes: 0 nothing at the --fail-on severity (default error) or worse,
+1 findings at it, 2 usage or input error (malformed YAML names the file
+and line; an input with no Kubernetes object is an input error too).`,
 		Example: `  # Every embedded environment
   vactl lint
 
@@ -74,6 +79,9 @@ input error (malformed YAML names the file and line).`,
   # Your own overlay and a rendered stream
   vactl lint -f k8s/performance/overlays/prod
   kustomize build overlays/prod | vactl lint -f -
+
+  # In CI: warnings fail the job too
+  vactl lint -f k8s/performance/overlays/prod --fail-on warning
 
   # The rules
   vactl lint --list-rules`,
@@ -85,7 +93,8 @@ input error (malformed YAML names the file and line).`,
 	f := cmd.Flags()
 	f.StringVar(&o.env, "env", "", "lint one embedded environment: "+strings.Join(render.Envs, "|")+" (default: all)")
 	f.StringArrayVarP(&o.files, "filename", "f", nil, "file, directory, kustomization directory, or - for stdin (repeatable)")
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text|json|sarif")
+	addOutputFlag(cmd, &o.output, outputText, lintFormats...)
+	f.StringVar(&o.failOn, "fail-on", string(lint.Error), "exit 1 on unaccepted findings of this severity or worse: error|warning|info")
 	f.StringSliceVar(&o.disable, "disable", nil, "rule IDs to skip (repeatable, comma-separated)")
 	f.StringVar(&o.config, "config", "", "configuration file (default: "+defaultConfigFile+" in the working directory, if present)")
 	f.StringVar(&o.limitRatio, "limit-ratio", "", "allowed limit/request band as MIN-MAX, e.g. 2-4 (default 2-4)")
@@ -98,10 +107,12 @@ func (o *lintOptions) run(streams IOStreams) error {
 	if o.listRules {
 		return writeRules(streams.Out)
 	}
-	switch o.output {
-	case "text", "json", "sarif":
-	default:
-		return usageErrorf("-o %q: want text, json or sarif", o.output)
+	if err := checkOutput(o.output, lintFormats); err != nil {
+		return err
+	}
+	failOn, err := lint.ParseSeverity(o.failOn)
+	if err != nil {
+		return usageErrorf("--fail-on: %v", err)
 	}
 	if o.env != "" && len(o.files) > 0 {
 		return usageErrorf("--env lints the embedded manifests and -f your files: give one of them")
@@ -134,9 +145,11 @@ func (o *lintOptions) run(streams IOStreams) error {
 
 	rep := lint.Lint(inputs, cfg)
 	switch o.output {
-	case "json":
+	case outputJSON:
 		err = lint.WriteJSON(streams.Out, rep)
-	case "sarif":
+	case outputYAML:
+		err = lint.WriteYAML(streams.Out, rep)
+	case outputSARIF:
 		err = lint.WriteSARIF(streams.Out, rep)
 	default:
 		err = lint.WriteText(streams.Out, rep, lint.TextOptions{Color: colorOK(streams.Out), ShowAccepted: o.showAccepted})
@@ -144,7 +157,7 @@ func (o *lintOptions) run(streams IOStreams) error {
 	if err != nil {
 		return err
 	}
-	if rep.Failed() {
+	if rep.FailsAt(failOn) {
 		return &ExitError{Code: ExitFailure}
 	}
 	return nil

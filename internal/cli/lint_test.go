@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 func runIn(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
@@ -122,6 +125,9 @@ func TestLintUsageAndInputErrors(t *testing.T) {
 		{[]string{"lint", "-f", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
 		{[]string{"lint", "-f", filepath.Join(fixtures, "pitfalls", "cycle", "overlays", "prod")}, "cycle detected"},
 		{[]string{"lint", "--config", filepath.Join(dir, "none.yaml")}, "none.yaml"},
+		{[]string{"lint", "-f", filepath.Join(fixtures, "inputs", "empty-dir")}, "no Kubernetes objects in the directory"},
+		{[]string{"lint", "-f", "../../k8s/performance/overlays"}, "only kustomizations"},
+		{[]string{"lint", "-f", "-"}, "no Kubernetes objects on stdin"},
 	} {
 		_, stderr, code := run(t, c.args...)
 		if code != ExitUsage || !strings.Contains(stderr, c.want) {
@@ -142,5 +148,49 @@ func TestLintLimitRatioFlag(t *testing.T) {
 	out, _, code := run(t, "lint", "--env", "base", "--limit-ratio", "2-3", "-o", "json")
 	if code != ExitOK || !strings.Contains(out, `"resources-limit-ratio"`) {
 		t.Errorf("exit %d, ratio findings missing", code)
+	}
+}
+
+// TestLintFailOn: --fail-on warning makes warnings fail the run (exit 1), as
+// kube-score's and kube-linter's CI users expect; accepted findings never do.
+func TestLintFailOn(t *testing.T) {
+	warnOnly := filepath.Join(fixtures, "rules", "behavior-window-period", "fire.yaml")
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"lint", "-f", warnOnly}, ExitOK},
+		{[]string{"lint", "-f", warnOnly, "--fail-on", "error"}, ExitOK},
+		{[]string{"lint", "-f", warnOnly, "--fail-on", "warning"}, ExitFailure},
+		{[]string{"lint", "-f", warnOnly, "--fail-on", "info"}, ExitFailure},
+		{[]string{"lint", "-f", warnOnly, "--fail-on", "warning", "--disable", "behavior-window-period,pod-security-restricted"}, ExitOK},
+		// Our environments' warnings are all accepted, with reasons.
+		{[]string{"lint", "--fail-on", "warning"}, ExitOK},
+		{[]string{"lint", "--fail-on", "warn"}, ExitUsage},
+	} {
+		out, stderr, code := run(t, c.args...)
+		if code != c.code {
+			t.Errorf("vactl %s: exit %d, want %d\n%s%s", strings.Join(c.args, " "), code, c.code, out, stderr)
+		}
+	}
+}
+
+// TestLintYAML: -o yaml is the JSON document as YAML.
+func TestLintYAML(t *testing.T) {
+	p := filepath.Join(fixtures, "pitfalls", "redis-queue.yaml")
+	js, _, _ := run(t, "lint", "-f", p, "-o", "json")
+	ys, _, code := run(t, "lint", "-f", p, "-o", "yaml")
+	if code != ExitFailure {
+		t.Fatalf("exit %d", code)
+	}
+	var fromJSON, fromYAML any
+	if err := json.Unmarshal([]byte(js), &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal([]byte(ys), &fromYAML); err != nil {
+		t.Fatalf("%v\n%s", err, ys)
+	}
+	if !reflect.DeepEqual(fromJSON, fromYAML) || !strings.Contains(ys, "ruleId: redis-maxmemory-unit") {
+		t.Errorf("-o yaml differs from -o json:\n%s", ys)
 	}
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/voiceassist/autoscaling/internal/render"
 )
 
+// renderFormats are the -o values of vactl render: its output is manifests,
+// data only.
+var renderFormats = []string{outputYAML, outputJSON}
+
 type renderOptions struct {
 	env    string
 	output string
@@ -41,7 +45,7 @@ disk laid out the same way (a kustomization.yaml and overlays/<env>).`,
 		},
 	}
 	cmd.Flags().StringVar(&o.env, "env", "base", "environment: "+strings.Join(render.Envs, "|"))
-	cmd.Flags().StringVarP(&o.output, "output", "o", "yaml", "output format: yaml|json")
+	addOutputFlag(cmd, &o.output, outputYAML, renderFormats...)
 	cmd.Flags().StringVar(&o.dir, "dir", "", "manifests directory laid out like k8s/performance (default: the embedded copy)")
 	return cmd
 }
@@ -50,8 +54,8 @@ func (o *renderOptions) run(out io.Writer) error {
 	if _, err := render.EnvDir(o.env); err != nil {
 		return &UsageError{Err: fmt.Errorf("--env: %w", err)}
 	}
-	if o.output != "yaml" && o.output != "json" {
-		return usageErrorf("-o %q: want yaml or json", o.output)
+	if err := checkOutput(o.output, renderFormats); err != nil {
+		return err
 	}
 	src, err := source(o.dir)
 	if err != nil {
@@ -75,7 +79,7 @@ func source(dir string) (render.Source, error) {
 // writeResMap prints a build as a YAML stream (what kubectl kustomize
 // prints) or as one JSON v1 List (what kubectl get -o json prints).
 func writeResMap(out io.Writer, m resmap.ResMap, format string) error {
-	if format == "yaml" {
+	if format == outputYAML {
 		y, err := m.AsYaml()
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -76,6 +77,8 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.Err)
+	// Deferred so that it sees every subcommand added below.
+	defer finishCommandTree(cmd)
 	// Flag errors are usage errors (exit 2), not failures.
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &UsageError{Err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
@@ -84,6 +87,70 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 	cmd.AddCommand(newSimulateCommand(streams))
 	cmd.AddCommand(newLintCommand(streams))
 	return cmd
+}
+
+// finishCommandTree applies vactl's conventions to every command of the
+// tree: `vactl help TOPIC` and unknown subcommands of a command group are
+// usage errors (exit 2), and flag values complete (completion.go).
+func finishCommandTree(root *cobra.Command) {
+	root.SetHelpCommand(newHelpCommand())
+	registerCompletion(root)
+	forEachCommand(root, func(cmd *cobra.Command) {
+		if !cmd.HasSubCommands() || cmd.Runnable() {
+			return
+		}
+		// A group: without a subcommand it prints its help; with an unknown
+		// one (cobra would print help and exit 0) it is a usage error.
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return unknownCommand(cmd, args[0])
+		}
+	})
+}
+
+func unknownCommand(cmd *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
+	}
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return usageErrorf("%s\nRun '%s --help' for the commands.", msg, cmd.CommandPath())
+}
+
+// newHelpCommand is cobra's help command, with an unknown topic a usage
+// error instead of a help text and exit 0.
+func newHelpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help prints the help of any command: vactl help lint.",
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			parent, _, err := cmd.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			for _, c := range parent.Commands() {
+				if c.IsAvailableCommand() && strings.HasPrefix(c.Name(), toComplete) {
+					names = append(names, c.Name())
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil || target == nil || len(rest) > 0 {
+				return usageErrorf("unknown help topic %q\nRun '%s --help' for the commands.", strings.Join(args, " "), cmd.Root().CommandPath())
+			}
+			target.InitDefaultHelpFlag()
+			return target.Help()
+		},
+	}
 }
 
 // noArgs is cobra.NoArgs reported as a usage error.

@@ -401,19 +401,27 @@ func convertDesiredReplicasWithRules(currentReplicas, desiredReplicas, hpaMinRep
 	return desiredReplicas, ReasonDesiredWithinRange, msgDesiredWithinRange
 }
 
-// behaviorRules resolves the (possibly partial) behavior like the API server
-// defaulting plus maybeInitScaleDownStabilizationWindow.
-func (c *Controller) behaviorRules(b *autoscalingv2.HorizontalPodAutoscalerBehavior) (up, down rules) {
-	up = resolveRules(b.ScaleUp, DefaultScaleUpStabilizationSeconds, defaultScaleUpPolicies)
-	down = resolveRules(b.ScaleDown, int32(c.DownscaleStabilizationWindow.Seconds()), defaultScaleDownPolicies)
+// BehaviorRules resolves a (possibly partial) behavior like the API server
+// defaulting (GenerateHPAScaleUpRules, GenerateHPAScaleDownRules) plus the
+// controller's maybeInitScaleDownStabilizationWindow: an unset scale-down
+// window is c.DownscaleStabilizationWindow. A nil behavior resolves as if
+// it were empty; the controller then takes the no-behavior path, which has
+// no policies but the same scale-down window.
+func (c *Controller) BehaviorRules(b *autoscalingv2.HorizontalPodAutoscalerBehavior) (up, down ScalingRules) {
+	var upSpec, downSpec *autoscalingv2.HPAScalingRules
+	if b != nil {
+		upSpec, downSpec = b.ScaleUp, b.ScaleDown
+	}
+	up = resolveRules(upSpec, DefaultScaleUpStabilizationSeconds, defaultScaleUpPolicies)
+	down = resolveRules(downSpec, int32(c.DownscaleStabilizationWindow.Seconds()), defaultScaleDownPolicies)
 	return up, down
 }
 
 // normalizeDesiredReplicasWithBehaviors mirrors the upstream function of the
 // same name.
 func (c *Controller) normalizeDesiredReplicasWithBehaviors(d *Decision, hpa *autoscalingv2.HorizontalPodAutoscaler, st *State, current, prenormalized, minReplicas int32, now time.Time) int32 {
-	up, down := c.behaviorRules(hpa.Spec.Behavior)
-	stabilized, reason, message := stabilizeRecommendationWithBehaviors(st, current, prenormalized, up.windowSeconds, down.windowSeconds, now)
+	up, down := c.BehaviorRules(hpa.Spec.Behavior)
+	stabilized, reason, message := stabilizeRecommendationWithBehaviors(st, current, prenormalized, up.WindowSeconds, down.WindowSeconds, now)
 	d.Stabilized = stabilized
 	stabReason, stabMsg := ReasonReadyForNewScale, msgReadyForNewScale
 	if stabilized != prenormalized {
@@ -473,7 +481,7 @@ func stabilizeRecommendationWithBehaviors(st *State, current, desired int32, upW
 
 // convertDesiredReplicasWithBehaviorRate mirrors the upstream function: the
 // rate limits of the policies, then [minReplicas, maxReplicas].
-func convertDesiredReplicasWithBehaviorRate(st *State, current, desired, minReplicas, maxReplicas int32, up, down *rules, now time.Time) (int32, string, string) {
+func convertDesiredReplicasWithBehaviorRate(st *State, current, desired, minReplicas, maxReplicas int32, up, down *ScalingRules, now time.Time) (int32, string, string) {
 	if desired > current {
 		scaleUpLimit := calculateScaleUpLimitWithScalingRules(current, st.ScaleUpEvents, st.ScaleDownEvents, up, now)
 		if scaleUpLimit < current {
@@ -521,11 +529,39 @@ func replicasChangePerPeriod(periodSeconds int32, events []ScaleEvent, now time.
 	return replicas
 }
 
+// ScaleUpPolicyLimit is the replica count one scale-up policy allows when its
+// period started at periodStart replicas: the per-policy step of
+// calculateScaleUpLimitWithScalingRules. Pods adds its value; Percent is
+// rounded up, so that a small percentage still adds a pod.
+func ScaleUpPolicyLimit(p autoscalingv2.HPAScalingPolicy, periodStart int32) int32 {
+	switch p.Type {
+	case autoscalingv2.PodsScalingPolicy:
+		return periodStart + p.Value
+	case autoscalingv2.PercentScalingPolicy:
+		return int32(math.Ceil(float64(periodStart) * (1 + float64(p.Value)/100)))
+	}
+	return 0 // upstream's zero value for an unknown type
+}
+
+// ScaleDownPolicyLimit is the replica count one scale-down policy allows
+// when its period started at periodStart replicas: the per-policy step of
+// calculateScaleDownLimitWithBehaviors. Pods removes its value; Percent is
+// truncated toward zero (int32 conversion), as upstream does.
+func ScaleDownPolicyLimit(p autoscalingv2.HPAScalingPolicy, periodStart int32) int32 {
+	switch p.Type {
+	case autoscalingv2.PodsScalingPolicy:
+		return periodStart - p.Value
+	case autoscalingv2.PercentScalingPolicy:
+		return int32(float64(periodStart) * (1 - float64(p.Value)/100))
+	}
+	return 0
+}
+
 // calculateScaleUpLimitWithScalingRules mirrors the upstream function.
-func calculateScaleUpLimitWithScalingRules(current int32, upEvents, downEvents []ScaleEvent, r *rules, now time.Time) int32 {
+func calculateScaleUpLimitWithScalingRules(current int32, upEvents, downEvents []ScaleEvent, r *ScalingRules, now time.Time) int32 {
 	var result int32
 	var useMin bool
-	switch r.selectPolicy {
+	switch r.SelectPolicy {
 	case autoscalingv2.DisabledPolicySelect:
 		return current
 	case autoscalingv2.MinChangePolicySelect:
@@ -533,18 +569,11 @@ func calculateScaleUpLimitWithScalingRules(current int32, upEvents, downEvents [
 	default:
 		result = math.MinInt32
 	}
-	for _, p := range r.policies {
+	for _, p := range r.Policies {
 		added := replicasChangePerPeriod(p.PeriodSeconds, upEvents, now)
 		deleted := replicasChangePerPeriod(p.PeriodSeconds, downEvents, now)
 		periodStart := current - added + deleted
-		var proposed int32
-		switch p.Type {
-		case autoscalingv2.PodsScalingPolicy:
-			proposed = periodStart + p.Value
-		case autoscalingv2.PercentScalingPolicy:
-			// rounded up so that a small percentage still adds a pod
-			proposed = int32(math.Ceil(float64(periodStart) * (1 + float64(p.Value)/100)))
-		}
+		proposed := ScaleUpPolicyLimit(p, periodStart)
 		if useMin {
 			result = min(result, proposed)
 		} else {
@@ -555,10 +584,10 @@ func calculateScaleUpLimitWithScalingRules(current int32, upEvents, downEvents [
 }
 
 // calculateScaleDownLimitWithBehaviors mirrors the upstream function.
-func calculateScaleDownLimitWithBehaviors(current int32, upEvents, downEvents []ScaleEvent, r *rules, now time.Time) int32 {
+func calculateScaleDownLimitWithBehaviors(current int32, upEvents, downEvents []ScaleEvent, r *ScalingRules, now time.Time) int32 {
 	var result int32
 	var useMax bool
-	switch r.selectPolicy {
+	switch r.SelectPolicy {
 	case autoscalingv2.DisabledPolicySelect:
 		return current
 	case autoscalingv2.MinChangePolicySelect:
@@ -566,17 +595,11 @@ func calculateScaleDownLimitWithBehaviors(current int32, upEvents, downEvents []
 	default:
 		result = math.MaxInt32
 	}
-	for _, p := range r.policies {
+	for _, p := range r.Policies {
 		added := replicasChangePerPeriod(p.PeriodSeconds, upEvents, now)
 		deleted := replicasChangePerPeriod(p.PeriodSeconds, downEvents, now)
 		periodStart := current - added + deleted
-		var proposed int32
-		switch p.Type {
-		case autoscalingv2.PodsScalingPolicy:
-			proposed = periodStart - p.Value
-		case autoscalingv2.PercentScalingPolicy:
-			proposed = int32(float64(periodStart) * (1 - float64(p.Value)/100))
-		}
+		proposed := ScaleDownPolicyLimit(p, periodStart)
 		if useMax {
 			result = max(result, proposed)
 		} else {
@@ -593,7 +616,7 @@ func (c *Controller) storeScaleEvent(b *autoscalingv2.HorizontalPodAutoscalerBeh
 	if b == nil {
 		return
 	}
-	up, down := c.behaviorRules(b)
+	up, down := c.BehaviorRules(b)
 	if next > prev {
 		st.ScaleUpEvents = storeEvent(st.ScaleUpEvents, up.longestPeriod(), next-prev, now)
 	} else {

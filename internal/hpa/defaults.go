@@ -96,7 +96,7 @@ func DefaultBehavior(b *autoscalingv2.HorizontalPodAutoscalerBehavior) *autoscal
 // DefaultBehavior.
 func SetDefaults(hpa *autoscalingv2.HorizontalPodAutoscaler) {
 	if hpa.Spec.MinReplicas == nil {
-		hpa.Spec.MinReplicas = ptrTo(int32(1))
+		hpa.Spec.MinReplicas = ptrTo(MinReplicas(hpa))
 	}
 	if len(hpa.Spec.Metrics) == 0 {
 		hpa.Spec.Metrics = []autoscalingv2.MetricSpec{{
@@ -113,38 +113,47 @@ func SetDefaults(hpa *autoscalingv2.HorizontalPodAutoscaler) {
 	hpa.Spec.Behavior = DefaultBehavior(hpa.Spec.Behavior)
 }
 
-// rules is an HPAScalingRules with every default resolved, built without
-// allocating (policies point at the spec's slice or the read-only defaults).
-type rules struct {
-	windowSeconds int32
-	selectPolicy  autoscalingv2.ScalingPolicySelect
-	policies      []autoscalingv2.HPAScalingPolicy
+// ScalingRules is one direction of an HPA's behavior with every default
+// resolved, as the controller applies it at a sync. Policies point at the
+// spec's slice or at read-only defaults: do not modify them.
+type ScalingRules struct {
+	WindowSeconds int32
+	SelectPolicy  autoscalingv2.ScalingPolicySelect
+	Policies      []autoscalingv2.HPAScalingPolicy
 }
 
-func resolveRules(r *autoscalingv2.HPAScalingRules, defaultWindow int32, defaultPolicies []autoscalingv2.HPAScalingPolicy) rules {
-	out := rules{windowSeconds: defaultWindow, selectPolicy: autoscalingv2.MaxChangePolicySelect, policies: defaultPolicies}
+func resolveRules(r *autoscalingv2.HPAScalingRules, defaultWindow int32, defaultPolicies []autoscalingv2.HPAScalingPolicy) ScalingRules {
+	out := ScalingRules{WindowSeconds: defaultWindow, SelectPolicy: autoscalingv2.MaxChangePolicySelect, Policies: defaultPolicies}
 	if r == nil {
 		return out
 	}
 	if r.StabilizationWindowSeconds != nil {
-		out.windowSeconds = *r.StabilizationWindowSeconds
+		out.WindowSeconds = *r.StabilizationWindowSeconds
 	}
 	if r.SelectPolicy != nil {
-		out.selectPolicy = *r.SelectPolicy
+		out.SelectPolicy = *r.SelectPolicy
 	}
 	if r.Policies != nil {
-		out.policies = r.Policies
+		out.Policies = r.Policies
 	}
 	return out
 }
 
 // longestPeriod mirrors getLongestPolicyPeriod.
-func (r *rules) longestPeriod() int32 {
+func (r *ScalingRules) longestPeriod() int32 {
 	var longest int32
-	for _, p := range r.policies {
+	for _, p := range r.Policies {
 		if p.PeriodSeconds > longest {
 			longest = p.PeriodSeconds
 		}
 	}
 	return longest
+}
+
+// MinReplicas is spec.minReplicas with the API default (1) applied.
+func MinReplicas(hpa *autoscalingv2.HorizontalPodAutoscaler) int32 {
+	if hpa.Spec.MinReplicas == nil {
+		return 1
+	}
+	return *hpa.Spec.MinReplicas
 }

@@ -48,8 +48,17 @@
 //   - [State]: the controller's recommendations / scaleUpEvents / scaleDownEvents
 //     maps, for one HPA.
 //   - [Controller.Tolerances]: tolerancesForHpa (HPAConfigurableTolerance).
+//   - [Controller.BehaviorRules]: the per-direction rules the controller applies
+//     ([ScalingRules]): defaults.go GenerateHPAScaleUpRules and
+//     GenerateHPAScaleDownRules plus horizontal.go
+//     maybeInitScaleDownStabilizationWindow (an unset scale-down window is the
+//     controller's --horizontal-pod-autoscaler-downscale-stabilization).
+//   - [ScaleUpPolicyLimit], [ScaleDownPolicyLimit]: the per-policy step (the
+//     limit from the replica count at the start of the period, with upstream's
+//     rounding) of horizontal.go calculateScaleUpLimitWithScalingRules and
+//     calculateScaleDownLimitWithBehaviors, which Decide uses too.
 //   - [DefaultBehavior], [GenerateScaleUpRules], [GenerateScaleDownRules],
-//     [SetDefaults]: pkg/apis/autoscaling/v2/defaults.go.
+//     [SetDefaults], [MinReplicas]: pkg/apis/autoscaling/v2/defaults.go.
 //
 // Quantities are int64 milli-units throughout (resource.Quantity.MilliValue()),
 // as upstream uses them.

@@ -309,3 +309,74 @@ func TestExternalEmptyList(t *testing.T) {
 		t.Errorf("error %q does not name the metric", p.Err)
 	}
 }
+
+// TestPolicyLimits: the per-policy step of calculateScaleUpLimitWithScalingRules
+// and calculateScaleDownLimitWithBehaviors, which linters call directly:
+// up ceil(base·(1+v/100)), down int32(base·(1−v/100)).
+func TestPolicyLimits(t *testing.T) {
+	pol := func(typ autoscalingv2.HPAScalingPolicyType, v, period int32) autoscalingv2.HPAScalingPolicy {
+		return autoscalingv2.HPAScalingPolicy{Type: typ, Value: v, PeriodSeconds: period}
+	}
+	pct, pods := autoscalingv2.PercentScalingPolicy, autoscalingv2.PodsScalingPolicy
+	for _, c := range []struct {
+		up   bool
+		p    autoscalingv2.HPAScalingPolicy
+		base int32
+		want int32
+	}{
+		{true, pol(pct, 100, 30), 3, 6},
+		{true, pol(pct, 50, 60), 3, 5}, // ceil(4.5)
+		{true, pol(pct, 10, 60), 1, 2}, // ceil(1.1)
+		{true, pol(pods, 2, 30), 3, 5},
+		{false, pol(pct, 10, 600), 5, 4},   // int32(4.5)
+		{false, pol(pct, 10, 600), 15, 13}, // int32(13.5)
+		{false, pol(pct, 50, 60), 3, 1},    // int32(1.5)
+		{false, pol(pct, 100, 15), 7, 0},
+		{false, pol(pods, 1, 300), 3, 2},
+	} {
+		f := ScaleDownPolicyLimit
+		if c.up {
+			f = ScaleUpPolicyLimit
+		}
+		if got := f(c.p, c.base); got != c.want {
+			t.Errorf("up=%v %s %d/%ds from %d: %d, want %d", c.up, c.p.Type, c.p.Value, c.p.PeriodSeconds, c.base, got, c.want)
+		}
+		// The whole-direction limit with one policy and no events is the same.
+		r := ScalingRules{SelectPolicy: autoscalingv2.MaxChangePolicySelect, Policies: []autoscalingv2.HPAScalingPolicy{c.p}}
+		whole := calculateScaleDownLimitWithBehaviors(c.base, nil, nil, &r, testNow)
+		if c.up {
+			whole = calculateScaleUpLimitWithScalingRules(c.base, nil, nil, &r, testNow)
+		}
+		if whole != c.want {
+			t.Errorf("up=%v %s from %d: direction limit %d, want %d", c.up, c.p.Type, c.base, whole, c.want)
+		}
+	}
+}
+
+// TestBehaviorRules: the defaults the controller applies per direction
+// (GenerateHPAScale{Up,Down}Rules and maybeInitScaleDownStabilizationWindow).
+func TestBehaviorRules(t *testing.T) {
+	c := DefaultController()
+	up, down := c.BehaviorRules(nil)
+	if up.WindowSeconds != 0 || up.SelectPolicy != autoscalingv2.MaxChangePolicySelect || len(up.Policies) != 2 ||
+		up.Policies[0] != (autoscalingv2.HPAScalingPolicy{Type: autoscalingv2.PodsScalingPolicy, Value: 4, PeriodSeconds: 15}) ||
+		up.Policies[1] != (autoscalingv2.HPAScalingPolicy{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}) {
+		t.Errorf("scale-up defaults: %+v", up)
+	}
+	if down.WindowSeconds != 300 || down.SelectPolicy != autoscalingv2.MaxChangePolicySelect || len(down.Policies) != 1 ||
+		down.Policies[0] != (autoscalingv2.HPAScalingPolicy{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}) {
+		t.Errorf("scale-down defaults: %+v", down)
+	}
+	minSel := autoscalingv2.MinChangePolicySelect
+	c.DownscaleStabilizationWindow = 2 * time.Minute
+	up, down = c.BehaviorRules(&autoscalingv2.HorizontalPodAutoscalerBehavior{
+		ScaleUp:   &autoscalingv2.HPAScalingRules{SelectPolicy: &minSel},
+		ScaleDown: &autoscalingv2.HPAScalingRules{Policies: []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PodsScalingPolicy, Value: 1, PeriodSeconds: 60}}},
+	})
+	if up.SelectPolicy != minSel || len(up.Policies) != 2 || down.WindowSeconds != 120 || len(down.Policies) != 1 || down.Policies[0].Value != 1 {
+		t.Errorf("partial behavior: up %+v, down %+v", up, down)
+	}
+	if got := MinReplicas(&autoscalingv2.HorizontalPodAutoscaler{}); got != 1 {
+		t.Errorf("MinReplicas of an unset field: %d, want 1", got)
+	}
+}

@@ -407,6 +407,9 @@ func Paths(paths []string, stdin io.Reader) ([]*Input, error) {
 			if err != nil {
 				return nil, err
 			}
+			if countObjects(objs) == 0 {
+				return nil, &InputError{File: "<stdin>", Err: errors.New("no Kubernetes objects on stdin: did the command that feeds vactl print nothing, or fail?")}
+			}
 			plain.Objects = append(plain.Objects, objs...)
 			plainNames = append(plainNames, "<stdin>")
 			continue
@@ -420,10 +423,14 @@ func Paths(paths []string, stdin io.Reader) ([]*Input, error) {
 			if err != nil {
 				return nil, err
 			}
+			if countObjects(in.Objects) == 0 {
+				return nil, &InputError{File: p, Err: errors.New("the kustomization builds no Kubernetes objects: list the manifests under resources")}
+			}
 			out = append(out, in)
 			continue
 		}
 		files := []string{p}
+		before := len(plain.Objects)
 		if st.IsDir() {
 			if files, err = manifestFiles(p); err != nil {
 				return nil, err
@@ -440,6 +447,9 @@ func Paths(paths []string, stdin io.Reader) ([]*Input, error) {
 			}
 			plain.Objects = append(plain.Objects, objs...)
 		}
+		if countObjects(plain.Objects[before:]) == 0 {
+			return nil, &InputError{File: p, Err: noObjects(p, st.IsDir())}
+		}
 		plainNames = append(plainNames, p)
 	}
 	if len(plainNames) > 0 {
@@ -447,6 +457,41 @@ func Paths(paths []string, stdin io.Reader) ([]*Input, error) {
 		out = append([]*Input{plain}, out...)
 	}
 	return out, nil
+}
+
+// countObjects counts the Kubernetes objects among objs: kustomize's own
+// files (a Kustomization, a Component) are configuration, not objects.
+func countObjects(objs []*Object) int {
+	n := 0
+	for _, o := range objs {
+		if o.GVK.Group != "kustomize.config.k8s.io" {
+			n++
+		}
+	}
+	return n
+}
+
+// noObjects says why path gave no object, and for a directory whose
+// subdirectories are kustomizations (k8s/performance/overlays) which to lint.
+func noObjects(path string, dir bool) error {
+	if !dir {
+		if isKustomizationName(filepath.Base(path)) {
+			return fmt.Errorf("no Kubernetes objects in the file: it is a kustomization; give its directory, -f %s", filepath.Dir(path))
+		}
+		return errors.New("no Kubernetes objects in the file")
+	}
+	var kdirs []string
+	_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p != path && kustomizationFile(p) != "" {
+			kdirs = append(kdirs, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	if len(kdirs) == 0 {
+		return errors.New("no Kubernetes objects in the directory (no .yaml, .yml or .json file holds one)")
+	}
+	return fmt.Errorf("no Kubernetes objects in the directory, only kustomizations in its subdirectories: lint them with -f %s", strings.Join(kdirs, " -f "))
 }
 
 // manifestFiles lists the .yaml, .yml and .json files under dir, sorted.

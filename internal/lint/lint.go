@@ -17,7 +17,8 @@ import (
 	"strings"
 )
 
-// Severity says how bad a finding is. Only errors fail `vactl lint`.
+// Severity says how bad a finding is. By default only errors fail `vactl
+// lint`; --fail-on lowers the bar.
 type Severity string
 
 // Severities, most severe first.
@@ -26,6 +27,19 @@ const (
 	Warning Severity = "warning"
 	Info    Severity = "info"
 )
+
+// Severities lists them, most severe first.
+var Severities = []Severity{Error, Warning, Info}
+
+// ParseSeverity reads "error", "warning" or "info".
+func ParseSeverity(s string) (Severity, error) {
+	for _, v := range Severities {
+		if string(v) == s {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("severity %q: want error, warning or info", s)
+}
 
 func (s Severity) rank() int {
 	switch s {
@@ -113,7 +127,18 @@ func (r *Report) Accepted() int {
 }
 
 // Failed reports whether an error-level finding is left unaccepted.
-func (r *Report) Failed() bool { return r.Count(Error) > 0 }
+func (r *Report) Failed() bool { return r.FailsAt(Error) }
+
+// FailsAt reports whether a finding at severity s or worse is left
+// unaccepted: what `vactl lint --fail-on s` exits 1 on.
+func (r *Report) FailsAt(s Severity) bool {
+	for _, f := range r.Findings {
+		if f.Accepted == "" && f.Severity.rank() <= s.rank() {
+			return true
+		}
+	}
+	return false
+}
 
 // Lint runs every enabled rule over every input.
 func Lint(inputs []*Input, cfg Config) *Report {

@@ -14,6 +14,8 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+
+	"github.com/voiceassist/autoscaling/internal/hpa"
 )
 
 // lintPath lints one fixture (file or directory) with the default config.
@@ -109,25 +111,33 @@ func TestRegistry(t *testing.T) {
 }
 
 // TestEmbeddedEnvironments: our own manifests have no error-level finding
-// in any environment (vactl lint exits 0), and the gateway's Percent 100 /
-// Pods 2 pair under Min, which tie at 2 replicas, is not called dead where
-// the range includes 2.
+// in any environment (vactl lint exits 0). The gateway's Percent 100 /
+// Pods 2 pair under Min: Percent decides only at 1 replica, so it is dead
+// (a warning, accepted in the manifest) wherever minReplicas is 2 or more —
+// at 2 the two tie — and alive in dev (1–3).
 func TestEmbeddedEnvironments(t *testing.T) {
 	in, err := Embedded([]string{"base", "dev", "staging", "prod"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rep := Lint(in, DefaultConfig())
+	dead := map[string]bool{}
 	for _, f := range rep.Findings {
 		if f.Severity == Error && f.Accepted == "" {
 			t.Errorf("%s: %s %s %s: %s", f.Input, f.RuleID, f.Object, f.Field, f.Message)
 		}
-		if f.RuleID == "behavior-dead-policy" && f.Input != "env prod" {
-			t.Errorf("%s: dead policy on our gateway: %s", f.Input, f.Message)
+		if f.RuleID == "behavior-dead-policy" {
+			dead[f.Input] = true
+			if f.Accepted == "" || f.Field != "spec.behavior.scaleUp.policies[0]" {
+				t.Errorf("%s: dead policy %s not accepted: %s", f.Input, f.Field, f.Message)
+			}
 		}
 		if f.File == "" || !strings.HasPrefix(f.File, "k8s/performance/") {
 			t.Errorf("%s %s: file %q, want a k8s/performance path", f.RuleID, f.Object, f.File)
 		}
+	}
+	if want := map[string]bool{"env base": true, "env staging": true, "env prod": true}; !reflect.DeepEqual(dead, want) {
+		t.Errorf("gateway Percent policy dead in %v, want %v", dead, want)
 	}
 	if rep.Failed() {
 		t.Fatal("vactl lint on the embedded environments would exit 1")
@@ -190,6 +200,69 @@ func TestPitfalls(t *testing.T) {
 	rep := lintPath(t, filepath.Join("testdata", "pitfalls", "workload-incomplete.yaml"))
 	if n := len(findings(rep, "workload-incomplete")); n != 3 {
 		t.Errorf("workload-incomplete: %d findings, want 3 (no selector, no labels, no image)", n)
+	}
+}
+
+// TestNoObjectsIsInputError: an input with no Kubernetes object is an input
+// error naming it (vactl exits 2), never "no findings": an empty directory,
+// a directory of overlays (k8s/performance/overlays itself), a file of
+// empty documents, a kustomization that builds nothing, an empty stdin.
+func TestNoObjectsIsInputError(t *testing.T) {
+	dir := filepath.Join("testdata", "inputs")
+	for _, c := range []struct {
+		path, stdin, want string
+	}{
+		{filepath.Join(dir, "empty-dir"), "", "no Kubernetes objects in the directory"},
+		{filepath.Join(dir, "overlays"), "", "lint them with -f " + filepath.Join(dir, "overlays", "dev") + " -f " + filepath.Join(dir, "overlays", "prod")},
+		{filepath.Join("..", "..", "k8s", "performance", "overlays"), "", "only kustomizations in its subdirectories"},
+		{filepath.Join(dir, "no-objects.yaml"), "", "no Kubernetes objects in the file"},
+		{filepath.Join(dir, "overlays", "dev", "kustomization.yaml"), "", "give its directory"},
+		{filepath.Join(dir, "empty-kustomization"), "", "builds no Kubernetes objects"},
+		{"-", "", "no Kubernetes objects on stdin"},
+		{"-", "---\n# nothing\n", "no Kubernetes objects on stdin"},
+	} {
+		_, err := Paths([]string{c.path}, strings.NewReader(c.stdin))
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an input error containing %q", c.path, err, c.want)
+			continue
+		}
+		if want := c.path; want == "-" && ie.File != "<stdin>" || want != "-" && ie.File != want {
+			t.Errorf("%s: the error names %q", c.path, ie.File)
+		}
+	}
+	// One empty path among good ones is still an error; the overlays the
+	// hint names lint fine.
+	if _, err := Paths([]string{fixture(t, "hpa-target-missing", "pass"), filepath.Join(dir, "empty-dir")}, nil); err == nil {
+		t.Error("an empty directory next to a good file: no error")
+	}
+	in, err := Paths([]string{filepath.Join(dir, "overlays", "dev"), filepath.Join(dir, "overlays", "prod")}, nil)
+	if err != nil || len(in) != 2 || len(in[0].Objects) != 1 {
+		t.Errorf("the overlays the hint names: %v, %d inputs", err, len(in))
+	}
+}
+
+// TestFailsAt: what --fail-on exits 1 on. The window-period fixture has
+// warnings and no errors; accepted findings never count.
+func TestFailsAt(t *testing.T) {
+	rep := lintPath(t, fixture(t, "behavior-window-period", "fire"))
+	if rep.Count(Error) != 0 || rep.Count(Warning) == 0 {
+		t.Fatalf("fixture: %d errors, %d warnings; want warnings only", rep.Count(Error), rep.Count(Warning))
+	}
+	if rep.Failed() || rep.FailsAt(Error) || !rep.FailsAt(Warning) || !rep.FailsAt(Info) {
+		t.Errorf("FailsAt error/warning/info = %v/%v/%v, want false/true/true", rep.FailsAt(Error), rep.FailsAt(Warning), rep.FailsAt(Info))
+	}
+	for i := range rep.Findings {
+		rep.Findings[i].Accepted = "accepted for the test"
+	}
+	if rep.FailsAt(Info) {
+		t.Error("accepted findings fail the run")
+	}
+	if s, err := ParseSeverity("warning"); s != Warning || err != nil {
+		t.Errorf("ParseSeverity(warning) = %q, %v", s, err)
+	}
+	if _, err := ParseSeverity("warn"); err == nil {
+		t.Error("ParseSeverity(warn): no error")
 	}
 }
 
@@ -298,34 +371,13 @@ func policy(typ string, v, p int32) autoscalingv2.HPAScalingPolicy {
 	return autoscalingv2.HPAScalingPolicy{Type: autoscalingv2.HPAScalingPolicyType(typ), Value: v, PeriodSeconds: p}
 }
 
-// TestPolicyLimit: upstream's rounding (horizontal.go): up ceil(base·(1+v/100)),
-// down int32(base·(1−v/100)).
-func TestPolicyLimit(t *testing.T) {
-	for _, c := range []struct {
-		up   bool
-		p    autoscalingv2.HPAScalingPolicy
-		base int32
-		want int32
-	}{
-		{true, policy("Percent", 100, 30), 3, 6},
-		{true, policy("Percent", 50, 60), 3, 5}, // ceil(4.5)
-		{true, policy("Percent", 10, 60), 1, 2}, // ceil(1.1)
-		{true, policy("Pods", 2, 30), 3, 5},
-		{false, policy("Percent", 10, 600), 5, 4},   // int32(4.5)
-		{false, policy("Percent", 10, 600), 15, 13}, // int32(13.5)
-		{false, policy("Percent", 50, 60), 3, 1},    // int32(1.5)
-		{false, policy("Pods", 1, 300), 3, 2},
-	} {
-		if got := policyLimit(c.up, c.p, c.base); got != c.want {
-			t.Errorf("up=%v %s from %d: %d, want %d", c.up, describePolicy(c.p), c.base, got, c.want)
-		}
-	}
-}
-
+// TestDeadPolicies: a policy is dead when at every count of the range
+// another allows a change at least as big (Max) or at most as big (Min):
+// ties do not keep it alive, since removing it changes no limit.
 func TestDeadPolicies(t *testing.T) {
 	max, min := autoscalingv2.MaxChangePolicySelect, autoscalingv2.MinChangePolicySelect
 	dir := func(up bool, sel autoscalingv2.ScalingPolicySelect, ps ...autoscalingv2.HPAScalingPolicy) direction {
-		return direction{up: up, rules: autoscalingv2.HPAScalingRules{SelectPolicy: &sel, Policies: ps}}
+		return direction{up: up, rules: hpa.ScalingRules{SelectPolicy: sel, Policies: ps}}
 	}
 	gw := []autoscalingv2.HPAScalingPolicy{policy("Percent", 100, 30), policy("Pods", 2, 30)}
 	for _, c := range []struct {
@@ -334,20 +386,27 @@ func TestDeadPolicies(t *testing.T) {
 		lo, hi int32
 		dead   []int
 	}{
-		{"gateway Min base: tie at 2", dir(true, min, gw...), 2, 10, nil},
+		{"gateway Min base: Percent only ties at 2", dir(true, min, gw...), 2, 10, []int{0}},
 		{"gateway Min dev: Percent decides at 1", dir(true, min, gw...), 1, 3, nil},
 		{"gateway Min prod: Percent never decides", dir(true, min, gw...), 3, 15, []int{0}},
-		{"gateway Max base: tie at 2 keeps the cap alive", dir(true, max, gw...), 2, 10, nil},
+		{"gateway Max base: the cap only ties at 2", dir(true, max, gw...), 2, 10, []int{1}},
+		{"gateway Max dev: the cap decides at 1", dir(true, max, gw...), 1, 3, nil},
 		{"gateway Max prod: the cap never binds", dir(true, max, gw...), 3, 15, []int{1}},
 		{"upstream default up", dir(true, max, policy("Pods", 4, 15), policy("Percent", 100, 15)), 1, 100, nil},
+		{"upstream default up from 4: Pods only ties at 4", dir(true, max, policy("Pods", 4, 15), policy("Percent", 100, 15)), 4, 100, []int{0}},
 		{"single policy", dir(true, max, policy("Pods", 4, 15)), 1, 100, nil},
 		{"Disabled", dir(true, autoscalingv2.DisabledPolicySelect, gw...), 3, 15, nil},
 		{"down Max", dir(false, max, policy("Pods", 1, 60), policy("Percent", 50, 60)), 3, 10, []int{0}},
-		{"down Max tie at 2", dir(false, max, policy("Pods", 1, 60), policy("Percent", 50, 60)), 2, 10, nil},
+		{"down Max: Pods only ties at 2", dir(false, max, policy("Pods", 1, 60), policy("Percent", 50, 60)), 2, 10, []int{0}},
+		{"down Max: at 1 the two still tie (0.5 truncates to 0)", dir(false, max, policy("Pods", 1, 60), policy("Percent", 50, 60)), 1, 10, []int{0}},
+		{"down Max: Pods 3 decides below 6, Percent above", dir(false, max, policy("Pods", 3, 60), policy("Percent", 50, 60)), 3, 10, nil},
 		// A longer period starts from fewer replicas when scaling up, so
 		// under Max a long-period policy cannot make a short one dead.
 		{"periods differ", dir(true, max, policy("Percent", 100, 60), policy("Pods", 2, 15)), 3, 15, nil},
 		{"periods differ, dominated", dir(true, max, policy("Percent", 100, 15), policy("Pods", 2, 60)), 3, 15, []int{1}},
+		// Two policies that are the same everywhere: one of them is dead, not both.
+		{"duplicate under Max", dir(true, max, policy("Pods", 2, 30), policy("Pods", 2, 30)), 1, 10, []int{1}},
+		{"duplicate under Min", dir(true, min, policy("Pods", 2, 30), policy("Pods", 2, 30), policy("Percent", 100, 30)), 1, 10, []int{1}},
 	} {
 		got := deadPolicies(c.d, c.lo, c.hi)
 		if len(got) != len(c.dead) {
@@ -359,6 +418,24 @@ func TestDeadPolicies(t *testing.T) {
 				t.Errorf("%s: dead %v, want %v", c.name, got, c.dead)
 			}
 		}
+	}
+}
+
+// TestDeadPolicyTie: under Max a Pods cap that equals the Percent policy at
+// minReplicas and is exceeded above never binds; the finding says they tie.
+func TestDeadPolicyTie(t *testing.T) {
+	rep := lintPath(t, fixture(t, "behavior-dead-policy", "fire"))
+	var got []string
+	for _, f := range findings(rep, "behavior-dead-policy") {
+		if f.Object == "HorizontalPodAutoscaler demo/tie-hpa" {
+			got = append(got, f.Field+": "+f.Message)
+			if f.Severity != Error || f.Field != "spec.behavior.scaleUp.policies[0]" || !strings.Contains(f.Message, "at 4 both allow 4→8") {
+				t.Errorf("tie-hpa: %s %s: %s", f.Severity, f.Field, f.Message)
+			}
+		}
+	}
+	if len(got) != 1 {
+		t.Errorf("tie-hpa: %d dead-policy findings, want 1 (the Pods cap): %q", len(got), got)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+
+	"sigs.k8s.io/yaml"
 )
 
 // TextOptions controls WriteText.
@@ -118,25 +120,42 @@ func counts(fs []Finding, input string) (e, w, i, acc int) {
 
 // WriteJSON prints the report as one JSON document.
 func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(document(r))
+}
+
+// WriteYAML prints the same document as WriteJSON, as YAML.
+func WriteYAML(w io.Writer, r *Report) error {
+	y, err := yaml.Marshal(document(r))
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(y)
+	return err
+}
+
+// reportDoc is the data form of a report (-o json, -o yaml).
+type reportDoc struct {
+	Inputs   []string  `json:"inputs"`
+	Findings []Finding `json:"findings"`
+	Summary  struct {
+		Errors   int `json:"errors"`
+		Warnings int `json:"warnings"`
+		Info     int `json:"info"`
+		Accepted int `json:"accepted"`
+	} `json:"summary"`
+}
+
+func document(r *Report) reportDoc {
 	e, wn, i, acc := counts(r.Findings, "")
 	findings := r.Findings
 	if findings == nil {
 		findings = []Finding{}
 	}
-	doc := struct {
-		Inputs   []string  `json:"inputs"`
-		Findings []Finding `json:"findings"`
-		Summary  struct {
-			Errors   int `json:"errors"`
-			Warnings int `json:"warnings"`
-			Info     int `json:"info"`
-			Accepted int `json:"accepted"`
-		} `json:"summary"`
-	}{Inputs: r.Inputs, Findings: findings}
+	doc := reportDoc{Inputs: r.Inputs, Findings: findings}
 	doc.Summary.Errors, doc.Summary.Warnings, doc.Summary.Info, doc.Summary.Accepted = e, wn, i, acc
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return doc
 }
 
 // SARIF 2.1.0, the subset code-scanning tools read.

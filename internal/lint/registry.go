@@ -24,7 +24,7 @@ var registry = []*Rule{
 
 	// spec.behavior
 	{ID: "behavior-dead-policy", Severity: Error, Check: checkDeadPolicy,
-		Summary: "A scaling policy that never decides under selectPolicy at any replica count does not do what it says (under Max a cap that never binds).",
+		Summary: "A scaling policy that never limits the scale at any replica count, because another always allows as much (Max) or as little (Min), ties included, does not do what it says (under Max a cap that never binds).",
 		Help:    "Under Max the HPA takes the biggest change, under Min the smallest; use Min for a cap, or remove the dead policy."},
 	{ID: "behavior-window-period", Severity: Warning, Check: checkWindowPeriod,
 		Summary: "A scale-down stabilization window shorter than a policy's period lets short dips remove pods.",

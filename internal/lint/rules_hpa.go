@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/voiceassist/autoscaling/internal/hpa"
 )
 
 // Kinds an HPA can scale without a custom resource: they have /scale.
@@ -32,22 +34,14 @@ func checkHPATargetMissing(c *Context) []Finding {
 		}
 		// An object of that name (another kind: hpa-target-kind; a custom
 		// resource with /scale: fine) is not a missing target.
-		w, why := c.Target(h.Namespace, ref)
-		if w != nil || c.namedObject(h.Namespace, ref.Name) != nil {
+		_, ok, why := c.Set.Target(h.Namespace, ref)
+		if ok || len(c.Set.Named(h.Namespace, ref.Name)) > 0 {
 			continue
 		}
 		out = append(out, c.at(h, "spec.scaleTargetRef.name", why+": the HPA reports FailedGetScale and never scales",
 			"point spec.scaleTargetRef at the workload that exists (check name, kind and namespace), or add the workload to these manifests"))
 	}
 	return out
-}
-
-// namedObject returns an object of namespace/name of any kind, or nil.
-func (c *Context) namedObject(namespace, name string) *Object {
-	if os := c.objByName[key(namespace, name)]; len(os) > 0 {
-		return os[0]
-	}
-	return nil
 }
 
 func checkHPATargetKind(c *Context) []Finding {
@@ -68,10 +62,11 @@ func checkHPATargetKind(c *Context) []Finding {
 				"set spec.scaleTargetRef.apiVersion: apps/v1"))
 			continue
 		}
-		if w, _ := c.Target(h.Namespace, ref); w != nil {
+		if _, ok, _ := c.Set.Target(h.Namespace, ref); ok {
 			continue
 		}
-		if o := c.namedObject(h.Namespace, ref.Name); o != nil && o.GVK.Kind != ref.Kind {
+		if named := c.Set.Named(h.Namespace, ref.Name); len(named) > 0 && named[0].GVK.Kind != ref.Kind {
+			o := named[0]
 			out = append(out, c.at(h, "spec.scaleTargetRef.kind", fmt.Sprintf("scaleTargetRef says %s %q, but %s is a %s: the HPA finds no %s and never scales", ref.Kind, ref.Name, ref.Name, o.GVK.Kind, ref.Kind),
 				fmt.Sprintf("set spec.scaleTargetRef.kind: %s (apiVersion %s)", o.GVK.Kind, o.GVK.GroupVersion())))
 		}
@@ -82,7 +77,7 @@ func checkHPATargetKind(c *Context) []Finding {
 func checkHPAReplicaBounds(c *Context) []Finding {
 	var out []Finding
 	for _, h := range c.Set.HPAs {
-		lo, hi := minReplicas(h), h.Spec.MaxReplicas
+		lo, hi := hpa.MinReplicas(h), h.Spec.MaxReplicas
 		switch {
 		case lo < 1:
 			out = append(out, c.at(h, "spec.minReplicas", fmt.Sprintf("minReplicas %d: below 1 the API rejects the HPA unless the alpha HPAScaleToZero gate is on, and scaling to zero needs an Object or External metric", lo),
@@ -99,8 +94,8 @@ func checkHPAReplicaBounds(c *Context) []Finding {
 
 func checkHPATargetReplicas(c *Context) []Finding {
 	var out []Finding
-	for _, w := range c.Workloads {
-		hpas := c.HPAsFor(w)
+	for _, w := range c.Set.Workloads() {
+		hpas := c.Set.HPAsFor(w)
 		if len(hpas) == 0 || w.Replicas == nil || w.TemplatePath == "" {
 			continue
 		}
@@ -144,8 +139,8 @@ func hasRequest(ct *corev1.Container, res corev1.ResourceName) bool {
 func checkHPAMissingRequest(c *Context) []Finding {
 	var out []Finding
 	for _, h := range c.Set.HPAs {
-		w, _ := c.Target(h.Namespace, h.Spec.ScaleTargetRef)
-		if w == nil || w.Template == nil {
+		w, ok, _ := c.Set.Target(h.Namespace, h.Spec.ScaleTargetRef)
+		if !ok || w.Template == nil {
 			continue
 		}
 		for i, m := range h.Spec.Metrics {
@@ -198,11 +193,11 @@ type autoscaler struct {
 func checkConflictingAutoscalers(c *Context) []Finding {
 	var all []autoscaler
 	keda := map[string]bool{} // namespace/name of ScaledObjects
-	for _, o := range c.Unstructured {
+	for _, u := range c.Set.Unstructured {
+		o := c.Object(u)
 		if o.GVK.Group != "keda.sh" || o.GVK.Kind != "ScaledObject" {
 			continue
 		}
-		u := o.Obj.(*unstructured.Unstructured)
 		name, _, _ := unstructured.NestedString(u.Object, "spec", "scaleTargetRef", "name")
 		kind, _, _ := unstructured.NestedString(u.Object, "spec", "scaleTargetRef", "kind")
 		if kind == "" {

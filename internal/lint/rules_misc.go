@@ -29,7 +29,7 @@ func checkObjectInvalid(c *Context) []Finding {
 
 func checkWorkloadIncomplete(c *Context) []Finding {
 	var out []Finding
-	for _, w := range c.Workloads {
+	for _, w := range c.Set.Workloads() {
 		if w.Template == nil {
 			continue
 		}
@@ -49,11 +49,11 @@ func checkWorkloadIncomplete(c *Context) []Finding {
 			}
 		}
 		if len(w.Template.Spec.Containers) == 0 {
-			out = append(out, c.at(w, w.specPath("containers"), "the pod has no containers", "add the container"))
+			out = append(out, c.at(w, w.SpecPath("containers"), "the pod has no containers", "add the container"))
 		}
 		for _, cr := range allContainers(&w.Template.Spec) {
 			if strings.TrimSpace(cr.C.Image) == "" {
-				out = append(out, c.at(w, w.specPath(cr.Path+".image"), fmt.Sprintf("container %q has no image: the API rejects the pod", cr.C.Name),
+				out = append(out, c.at(w, w.SpecPath(cr.Path+".image"), fmt.Sprintf("container %q has no image: the API rejects the pod", cr.C.Name),
 					"set the container's image (name and tag)"))
 			}
 		}
@@ -126,7 +126,7 @@ func checkPodSecurity(c *Context) []Finding {
 	}
 	lv := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
 	var out []Finding
-	for _, w := range c.Workloads {
+	for _, w := range c.Set.Workloads() {
 		if w.Template == nil {
 			continue
 		}
@@ -140,10 +140,10 @@ func checkPodSecurity(c *Context) []Finding {
 			continue
 		}
 		sev, effect := Warning, "the pods would be rejected wherever the namespace enforces \"restricted\""
-		if ns := c.Namespaces[w.Namespace]; ns != nil && ns.Labels[psaapi.EnforceLevelLabel] == string(psaapi.LevelRestricted) {
+		if ns := c.Set.Namespace(w.Namespace); ns != nil && ns.Labels[psaapi.EnforceLevelLabel] == string(psaapi.LevelRestricted) {
 			sev, effect = Error, fmt.Sprintf("namespace %s enforces \"restricted\", so the API rejects every pod and the workload never scales", w.Namespace)
 		}
-		f := c.at(w, w.specPath(""), fmt.Sprintf("Pod Security \"restricted\" violations: %s: %s", strings.Join(reasons, "; "), effect),
+		f := c.at(w, w.SpecPath(""), fmt.Sprintf("Pod Security \"restricted\" violations: %s: %s", strings.Join(reasons, "; "), effect),
 			"set runAsNonRoot: true, seccompProfile.type: RuntimeDefault, allowPrivilegeEscalation: false and capabilities.drop: [ALL]; avoid host namespaces, hostPath and privileged mode")
 		f.Severity = sev
 		out = append(out, f)

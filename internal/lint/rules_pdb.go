@@ -15,7 +15,7 @@ func checkPDBSelector(c *Context) []Finding {
 				"set spec.selector.matchLabels to the pod labels of the workload it protects"))
 			continue
 		}
-		ws, err := c.Matching(p.Namespace, p.Spec.Selector)
+		ws, err := c.Set.PodsMatching(p.Namespace, p.Spec.Selector)
 		if err != nil {
 			out = append(out, c.at(p, "spec.selector", "invalid selector: "+err.Error(), "fix spec.selector"))
 			continue
@@ -45,7 +45,7 @@ func checkPDBBlocksEviction(c *Context) []Finding {
 		if p.Spec.Selector == nil {
 			continue
 		}
-		ws, err := c.Matching(p.Namespace, p.Spec.Selector)
+		ws, err := c.Set.PodsMatching(p.Namespace, p.Spec.Selector)
 		if err != nil || len(ws) == 0 {
 			continue
 		}

@@ -30,7 +30,7 @@ func checkMetricNotServed(c *Context) []Finding {
 		return []Finding{*bad}
 	}
 	m := scrape.Manifests{Services: c.Set.Services, ServiceMonitors: c.Set.ServiceMonitors}
-	for _, w := range c.Workloads {
+	for _, w := range c.Set.Workloads() {
 		m.Workloads = append(m.Workloads, scrape.Workload{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Template: w.Template})
 	}
 	var out []Finding
@@ -41,7 +41,7 @@ func checkMetricNotServed(c *Context) []Finding {
 		// A Pods metric of an HPA whose target is not in the input:
 		// hpa-target-missing says so already.
 		if r.HPA.Spec.Metrics[r.Index].Type == autoscalingv2.PodsMetricSourceType && r.Series != "" {
-			if w, _ := c.Target(r.HPA.Namespace, r.HPA.Spec.ScaleTargetRef); w == nil {
+			if _, ok, _ := c.Set.Target(r.HPA.Namespace, r.HPA.Spec.ScaleTargetRef); !ok {
 				continue
 			}
 		}
@@ -75,7 +75,7 @@ type adapterConfig struct {
 // upstream manifests' adapter-config), else falls back to our values file.
 // A ConfigMap that does not parse is a finding on it.
 func inputAdapterRules(c *Context) (scrape.Rules, *Finding) {
-	for _, cm := range c.ConfigMaps {
+	for _, cm := range c.Set.ConfigMaps {
 		data, ok := cm.Data["config.yaml"]
 		if !ok || cm.Labels["app.kubernetes.io/name"] != "prometheus-adapter" && cm.Name != "adapter-config" {
 			continue

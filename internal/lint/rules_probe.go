@@ -25,7 +25,7 @@ func probes(ct *corev1.Container) []probeRef {
 
 func checkProbePorts(c *Context) []Finding {
 	var out []Finding
-	for _, w := range c.Workloads {
+	for _, w := range c.Set.Workloads() {
 		if w.Template == nil {
 			continue
 		}
@@ -43,7 +43,7 @@ func checkProbePorts(c *Context) []Finding {
 				default:
 					continue
 				}
-				path := w.specPath(fmt.Sprintf("%s.%s.%s", cr.Path, pr.name, field))
+				path := w.SpecPath(fmt.Sprintf("%s.%s.%s", cr.Path, pr.name, field))
 				declared := declaredPorts(cr.C)
 				if port.Type == intstr.String {
 					if _, ok := declared[port.StrVal]; !ok {
@@ -127,7 +127,7 @@ func (c *Context) shelless(image string) bool {
 
 func checkExecNoShell(c *Context) []Finding {
 	var out []Finding
-	for _, w := range c.Workloads {
+	for _, w := range c.Set.Workloads() {
 		if w.Template == nil {
 			continue
 		}
@@ -154,7 +154,7 @@ func checkExecNoShell(c *Context) []Finding {
 				}
 			}
 			for _, e := range execs {
-				out = append(out, c.at(w, w.specPath(cr.Path+"."+e.path),
+				out = append(out, c.at(w, w.SpecPath(cr.Path+"."+e.path),
 					fmt.Sprintf("container %q runs exec %q in image %s, which has no shell or tools: the command cannot start, so the check always fails", cr.C.Name, strings.Join(e.h.Command, " "), cr.C.Image),
 					"use an httpGet (the server's /health or /ready), tcpSocket or grpc probe on a declared port; a preStop delay needs lifecycle.preStop.sleep (Kubernetes 1.30+)"))
 			}

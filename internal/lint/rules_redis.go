@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/voiceassist/autoscaling/internal/kube"
 )
 
 // redisSetting is one maxmemory or maxmemory-policy setting and where it is.
@@ -35,7 +37,7 @@ func isRedis(ct *corev1.Container) bool {
 
 // argSettings reads "--maxmemory 768mb" and "--maxmemory-policy x" (also
 // inside a "sh -c" string) from command and args.
-func argSettings(w *Workload, cr containerRef) []redisSetting {
+func argSettings(w kube.Workload, cr containerRef) []redisSetting {
 	var out []redisSetting
 	scan := func(list []string, name string) {
 		for i, a := range list {
@@ -48,14 +50,14 @@ func argSettings(w *Workload, cr containerRef) []redisSetting {
 				if !strings.HasPrefix(t, "--") || (key != "maxmemory" && key != "maxmemory-policy") {
 					continue
 				}
-				field := w.specPath(fmt.Sprintf("%s.%s[%d]", cr.Path, name, i))
+				field := w.SpecPath(fmt.Sprintf("%s.%s[%d]", cr.Path, name, i))
 				switch {
 				case hasEq:
 				case j+1 < len(toks):
 					val = toks[j+1]
 				case len(toks) == 1 && i+1 < len(list):
 					val = list[i+1]
-					field = w.specPath(fmt.Sprintf("%s.%s[%d]", cr.Path, name, i+1))
+					field = w.SpecPath(fmt.Sprintf("%s.%s[%d]", cr.Path, name, i+1))
 				}
 				out = append(out, redisSetting{key: key, value: strings.Trim(val, `"'`), obj: w, field: field, where: name})
 			}
@@ -88,7 +90,7 @@ func confSettings(cm *corev1.ConfigMap) []redisSetting {
 }
 
 // mountedConfigMaps lists the ConfigMaps a pod mounts.
-func (c *Context) mountedConfigMaps(w *Workload) []*corev1.ConfigMap {
+func (c *Context) mountedConfigMaps(w kube.Workload) []*corev1.ConfigMap {
 	names := map[string]bool{}
 	for _, v := range w.Template.Spec.Volumes {
 		if v.ConfigMap != nil {
@@ -106,7 +108,7 @@ func (c *Context) mountedConfigMaps(w *Workload) []*corev1.ConfigMap {
 		return nil
 	}
 	var out []*corev1.ConfigMap
-	for _, cm := range c.ConfigMaps {
+	for _, cm := range c.Set.ConfigMaps {
 		if cm.Namespace == w.Namespace && names[cm.Name] {
 			out = append(out, cm)
 		}
@@ -119,7 +121,7 @@ var queueWords = []string{"queue", "jobs", "broker", "celery", "sidekiq", "bullm
 // usedAsQueue reports whether a Redis workload holds a queue: its name or
 // labels say so, or a container elsewhere addresses it (by Service or
 // workload name) and is configured with a queue.
-func (c *Context) usedAsQueue(w *Workload) (bool, string) {
+func (c *Context) usedAsQueue(w kube.Workload) (bool, string) {
 	texts := []string{w.Name}
 	for k, v := range w.Template.Labels {
 		texts = append(texts, k, v)
@@ -134,15 +136,15 @@ func (c *Context) usedAsQueue(w *Workload) (bool, string) {
 	hosts := []string{w.Name}
 	for _, s := range c.Set.Services {
 		if s.Namespace == w.Namespace && len(s.Spec.Selector) > 0 {
-			for _, m := range c.PodsMatchingMap(w.Namespace, s.Spec.Selector) {
-				if m == w {
+			for _, m := range c.Set.PodsMatchingMap(w.Namespace, s.Spec.Selector) {
+				if m.Obj == w.Obj {
 					hosts = append(hosts, s.Name)
 				}
 			}
 		}
 	}
-	for _, o := range c.Workloads {
-		if o == w || o.Template == nil {
+	for _, o := range c.Set.Workloads() {
+		if o.Obj == w.Obj || o.Template == nil {
 			continue
 		}
 		for _, cr := range running(&o.Template.Spec) {
@@ -161,25 +163,7 @@ func (c *Context) usedAsQueue(w *Workload) (bool, string) {
 	return false, ""
 }
 
-// PodsMatchingMap returns the workloads whose pods a Service selector matches.
-func (c *Context) PodsMatchingMap(namespace string, sel map[string]string) []*Workload {
-	var out []*Workload
-	for _, w := range c.wlByNS[namespace] {
-		if w.Template == nil {
-			continue
-		}
-		ok := true
-		for k, v := range sel {
-			ok = ok && w.Template.Labels[k] == v
-		}
-		if ok {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
-func (c *Context) redisSettings(w *Workload) []redisSetting {
+func (c *Context) redisSettings(w kube.Workload) []redisSetting {
 	var out []redisSetting
 	for _, cr := range running(&w.Template.Spec) {
 		if !isRedis(cr.C) {
@@ -195,7 +179,7 @@ func (c *Context) redisSettings(w *Workload) []redisSetting {
 
 func checkRedisEviction(c *Context) []Finding {
 	var out []Finding
-	for _, w := range c.Workloads {
+	for _, w := range c.Set.Workloads() {
 		if w.Template == nil {
 			continue
 		}
@@ -234,7 +218,7 @@ func checkRedisMaxmemoryUnit(c *Context) []Finding {
 			fmt.Sprintf("%s: maxmemory %q (%s) is not a Redis memory size: Redis refuses to start (\"argument must be a memory value\"); it takes b, k, kb, m, mb, g, gb, not Kubernetes units like Mi", who, s.value, s.where),
 			fmt.Sprintf("write the size in Redis units, e.g. %s", redisSuggestion(s.value))))
 	}
-	for _, w := range c.Workloads {
+	for _, w := range c.Set.Workloads() {
 		if w.Template == nil {
 			continue
 		}
@@ -251,7 +235,7 @@ func checkRedisMaxmemoryUnit(c *Context) []Finding {
 		}
 	}
 	// Redis configuration files no workload here mounts.
-	for _, cm := range c.ConfigMaps {
+	for _, cm := range c.Set.ConfigMaps {
 		if seen[cm] {
 			continue
 		}

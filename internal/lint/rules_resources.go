@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/voiceassist/autoscaling/internal/kube"
 )
 
 var cpuMem = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
@@ -60,7 +62,7 @@ func (c *Context) effective(namespace string, ct *corev1.Container, res corev1.R
 
 func checkResourcesMissing(c *Context) []Finding {
 	var out []Finding
-	for _, w := range c.Workloads {
+	for _, w := range c.Set.Workloads() {
 		if w.Template == nil {
 			continue
 		}
@@ -84,7 +86,7 @@ func checkResourcesMissing(c *Context) []Finding {
 			if strings.Contains(strings.Join(missing, ","), "limits.") {
 				why = append(why, "without limits one pod can starve its node")
 			}
-			out = append(out, c.at(w, w.specPath(cr.Path+".resources"),
+			out = append(out, c.at(w, w.SpecPath(cr.Path+".resources"),
 				fmt.Sprintf("container %q sets no %s (and no LimitRange default fills it): %s", cr.C.Name, strings.Join(missing, ", "), strings.Join(why, "; ")),
 				fmt.Sprintf("set resources.requests and resources.limits for cpu and memory on container %q", cr.C.Name)))
 		}
@@ -95,7 +97,7 @@ func checkResourcesMissing(c *Context) []Finding {
 func checkLimitRatio(c *Context) []Finding {
 	band := c.Config.LimitRequestRatio
 	var out []Finding
-	for _, w := range c.Workloads {
+	for _, w := range c.Set.Workloads() {
 		if w.Template == nil {
 			continue
 		}
@@ -114,7 +116,7 @@ func checkLimitRatio(c *Context) []Finding {
 				if ratio > band.Max {
 					why = "pods can burst far past what the scheduler reserved, so a busy node overcommits and evicts"
 				}
-				out = append(out, c.at(w, w.specPath(fmt.Sprintf("%s.resources.limits.%s", cr.Path, r)),
+				out = append(out, c.at(w, w.SpecPath(fmt.Sprintf("%s.resources.limits.%s", cr.Path, r)),
 					fmt.Sprintf("container %q: %s limit %s is %.2g× its request %s, outside %g–%g×: %s", cr.C.Name, r, lim.String(), ratio, req.String(), band.Min, band.Max, why),
 					fmt.Sprintf("set the %s limit between %g× and %g× the request (or change the band with --limit-ratio / .vactl.yaml)", r, band.Min, band.Max)))
 			}
@@ -126,7 +128,7 @@ func checkLimitRatio(c *Context) []Finding {
 // podAmount is a pod's total request or limit of res as admission counts
 // it: the running containers together, or the largest init container if
 // that is more.
-func (c *Context) podAmount(w *Workload, res corev1.ResourceName, limit bool) (resource.Quantity, []string) {
+func (c *Context) podAmount(w kube.Workload, res corev1.ResourceName, limit bool) (resource.Quantity, []string) {
 	var sum, maxInit resource.Quantity
 	var missing []string
 	for _, cr := range allContainers(&w.Template.Spec) {
@@ -168,8 +170,8 @@ func checkQuota(c *Context) []Finding {
 		if len(q.Spec.Scopes) > 0 || q.Spec.ScopeSelector != nil {
 			continue // scoped quotas count only some pods
 		}
-		var ws []*Workload
-		for _, w := range c.wlByNS[q.Namespace] {
+		var ws []kube.Workload
+		for _, w := range c.Set.WorkloadsIn(q.Namespace) {
 			if w.Template != nil && (w.Scalable || w.TemplatePath == "") {
 				ws = append(ws, w)
 			}
@@ -248,7 +250,7 @@ func checkLimitRange(c *Context) []Finding {
 			if it.Type != corev1.LimitTypeContainer && it.Type != corev1.LimitTypePod {
 				continue
 			}
-			for _, w := range c.wlByNS[lr.Namespace] {
+			for _, w := range c.Set.WorkloadsIn(lr.Namespace) {
 				if w.Template == nil {
 					continue
 				}
@@ -257,7 +259,7 @@ func checkLimitRange(c *Context) []Finding {
 					for _, r := range sortedResources(it.Max) {
 						mx := it.Max[r]
 						if tot, missing := c.podAmount(w, r, true); len(missing) == 0 && tot.Cmp(mx) > 0 {
-							out = append(out, c.at(w, w.specPath("containers"), fmt.Sprintf("the pod's %s limits total %s, above %s max %s: the API rejects every pod of %s", r, tot.String(), ref, mx.String(), w.Ref()),
+							out = append(out, c.at(w, w.SpecPath("containers"), fmt.Sprintf("the pod's %s limits total %s, above %s max %s: the API rejects every pod of %s", r, tot.String(), ref, mx.String(), w.Ref()),
 								fmt.Sprintf("lower the containers' %s limits or raise the LimitRange's Pod max", r)))
 						}
 					}
@@ -267,7 +269,7 @@ func checkLimitRange(c *Context) []Finding {
 					for _, r := range sortedResources(it.Max) {
 						mx := it.Max[r]
 						if l, ok := c.effective(w.Namespace, cr.C, r, true); ok && l.Cmp(mx) > 0 {
-							out = append(out, c.at(w, w.specPath(fmt.Sprintf("%s.resources.limits.%s", cr.Path, r)),
+							out = append(out, c.at(w, w.SpecPath(fmt.Sprintf("%s.resources.limits.%s", cr.Path, r)),
 								fmt.Sprintf("container %q: %s limit %s is above %s max %s: the API rejects every pod of %s (Forbidden: maximum %s usage per Container is %s)", cr.C.Name, r, l.String(), ref, mx.String(), w.Ref(), r, mx.String()),
 								fmt.Sprintf("lower the %s limit to at most %s, or raise the LimitRange max", r, mx.String())))
 						}
@@ -275,7 +277,7 @@ func checkLimitRange(c *Context) []Finding {
 					for _, r := range sortedResources(it.Min) {
 						mn := it.Min[r]
 						if q, ok := c.effective(w.Namespace, cr.C, r, false); ok && q.Cmp(mn) < 0 {
-							out = append(out, c.at(w, w.specPath(fmt.Sprintf("%s.resources.requests.%s", cr.Path, r)),
+							out = append(out, c.at(w, w.SpecPath(fmt.Sprintf("%s.resources.requests.%s", cr.Path, r)),
 								fmt.Sprintf("container %q: %s request %s is below %s min %s: the API rejects every pod of %s", cr.C.Name, r, q.String(), ref, mn.String(), w.Ref()),
 								fmt.Sprintf("raise the %s request to at least %s", r, mn.String())))
 						}
@@ -285,7 +287,7 @@ func checkLimitRange(c *Context) []Finding {
 						req, ok1 := c.effective(w.Namespace, cr.C, r, false)
 						lim, ok2 := c.effective(w.Namespace, cr.C, r, true)
 						if ok1 && ok2 && !req.IsZero() && lim.AsApproximateFloat64()/req.AsApproximateFloat64() > mx.AsApproximateFloat64()+1e-9 {
-							out = append(out, c.at(w, w.specPath(fmt.Sprintf("%s.resources.limits.%s", cr.Path, r)),
+							out = append(out, c.at(w, w.SpecPath(fmt.Sprintf("%s.resources.limits.%s", cr.Path, r)),
 								fmt.Sprintf("container %q: %s limit/request %s/%s is above %s maxLimitRequestRatio %s: the API rejects every pod of %s", cr.C.Name, r, lim.String(), req.String(), ref, mx.String(), w.Ref()),
 								fmt.Sprintf("bring the %s limit within %s× the request", r, mx.String())))
 						}

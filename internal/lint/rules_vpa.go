@@ -7,20 +7,22 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	vpav1 "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/apis/autoscaling.k8s.io/v1"
+
+	"github.com/voiceassist/autoscaling/internal/kube"
 )
 
-func vpaTarget(c *Context, v *vpav1.VerticalPodAutoscaler) (*Workload, string) {
+func vpaTarget(c *Context, v *vpav1.VerticalPodAutoscaler) (kube.Workload, bool, string) {
 	if v.Spec.TargetRef == nil {
-		return nil, "spec.targetRef is missing"
+		return kube.Workload{}, false, "spec.targetRef is missing"
 	}
 	r := v.Spec.TargetRef
-	return c.Target(v.Namespace, autoscalingv2.CrossVersionObjectReference{Kind: r.Kind, Name: r.Name, APIVersion: r.APIVersion})
+	return c.Set.Target(v.Namespace, autoscalingv2.CrossVersionObjectReference{Kind: r.Kind, Name: r.Name, APIVersion: r.APIVersion})
 }
 
 func checkVPATargetMissing(c *Context) []Finding {
 	var out []Finding
 	for _, v := range c.Set.VPAs {
-		if w, why := vpaTarget(c, v); w == nil {
+		if _, ok, why := vpaTarget(c, v); !ok {
 			out = append(out, c.at(v, "spec.targetRef", why+": the VPA recommends nothing",
 				"point spec.targetRef at the workload (apiVersion, kind and name as in its manifest)"))
 		}
@@ -30,7 +32,7 @@ func checkVPATargetMissing(c *Context) []Finding {
 
 // vpaControls returns the resources the VPA may change on w's containers
 // (empty when it only recommends).
-func vpaControls(v *vpav1.VerticalPodAutoscaler, w *Workload) map[corev1.ResourceName]bool {
+func vpaControls(v *vpav1.VerticalPodAutoscaler, w kube.Workload) map[corev1.ResourceName]bool {
 	out := map[corev1.ResourceName]bool{}
 	if up := v.Spec.UpdatePolicy; up != nil && up.UpdateMode != nil && *up.UpdateMode == vpav1.UpdateModeOff {
 		return out
@@ -69,12 +71,12 @@ func vpaControls(v *vpav1.VerticalPodAutoscaler, w *Workload) map[corev1.Resourc
 func checkVPAConflictsHPA(c *Context) []Finding {
 	var out []Finding
 	for _, v := range c.Set.VPAs {
-		w, _ := vpaTarget(c, v)
-		if w == nil || w.Template == nil {
+		w, ok, _ := vpaTarget(c, v)
+		if !ok || w.Template == nil {
 			continue
 		}
 		controls := vpaControls(v, w)
-		for _, h := range c.HPAsFor(w) {
+		for _, h := range c.Set.HPAsFor(w) {
 			var both []string
 			for r := range scaledResources(h) {
 				if controls[r] {
