@@ -203,7 +203,7 @@ var specByEnv = map[string]envSpec{
 	"prod":    {server: [2]int32{3, 15}, worker: [2]int32{2, 8}, serverRes: baseServerRes, workerRes: baseWorkerRes, vpa: true, monitors: true},
 }
 
-// The same in every environment (DESIGN.md, "Autoscaling semantics").
+// The same in every environment (docs/design.md, "Autoscaling semantics").
 var (
 	serverMetrics = []string{
 		"Resource/cpu Utilization 70",
@@ -300,7 +300,7 @@ func TestSpecNumbers(t *testing.T) {
 			}
 		}
 
-		// PDBs (DESIGN.md): gateway minAvailable >= 1 and < the HPA's
+		// PDBs (docs/design.md): gateway minAvailable >= 1 and < the HPA's
 		// minReplicas... except where minReplicas is 1 (dev), where no
 		// minAvailable >= 1 can allow an eviction, so it must be maxUnavailable.
 		pdbs := map[string]string{}

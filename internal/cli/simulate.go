@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/voiceassist/autoscaling/internal/adapter"
 	"github.com/voiceassist/autoscaling/internal/kube"
@@ -98,8 +100,8 @@ func newSimulateCommand(streams IOStreams) *cobra.Command {
 	f.Var(wholeValue[uint64]{&o.seed, 0, math.MaxUint64}, "seed", "random seed: the same seed gives the same run")
 	f.Var(wholeValue[int]{&o.seeds, 1, maxSeeds}, "seeds", "run seeds seed … seed+N-1 and give each summary figure's mean and 95 % interval")
 	f.StringVar(&o.params, "params", "", "YAML file of model parameters (see docs/simulate.md); unknown fields are errors")
-	f.StringArrayVar(&o.set, "set", nil, "override one model parameter, e.g. --set gateway.capacityRPS=120 (repeatable, after --params)")
-	f.StringVarP(&o.output, "output", "o", "text", "output: text (summary and chart) | json | csv (timelines)")
+	f.StringArrayVar(&o.set, "set", nil, "override one model parameter, e.g. --set gateway.cpuPerRPS=4 (repeatable, after --params)")
+	addOutputFlag(cmd, &o.output, outputText, simulateOutputs...)
 	f.StringVar(&o.png, "png", "", "also write a chart to this PNG file")
 	f.StringArrayVar(&o.compare, "compare", nil, "also simulate this environment (of --dir) side by side; repeatable")
 	f.StringArrayVar(&o.compareDir, "compare-dir", nil, "also simulate the manifests in this directory (same --env) side by side; repeatable")
@@ -183,10 +185,8 @@ func (o *simulateOptions) run(out io.Writer) error {
 			return &UsageError{Err: fmt.Errorf("--compare: %w", err)}
 		}
 	}
-	switch o.output {
-	case "text", "json", "csv":
-	default:
-		return usageErrorf("-o %q: want text, json or csv", o.output)
+	if err := checkOutput(o.output, simulateOutputs); err != nil {
+		return err
 	}
 	switch o.failOn {
 	case "none", "slo":
@@ -287,9 +287,18 @@ func (o *simulateOptions) run(out io.Writer) error {
 	}
 	var err error
 	switch o.output {
-	case "json":
+	case outputJSON:
 		err = sim.WriteJSON(out, rep)
-	case "csv":
+	case outputYAML:
+		// The same document as -o json, as YAML.
+		var buf bytes.Buffer
+		if err = sim.WriteJSON(&buf, rep); err == nil {
+			var y []byte
+			if y, err = yaml.JSONToYAML(buf.Bytes()); err == nil {
+				_, err = out.Write(y)
+			}
+		}
+	case outputCSV:
 		err = sim.WriteCSV(out, rep.First())
 	default:
 		err = sim.WriteText(out, rep)
@@ -302,6 +311,10 @@ func (o *simulateOptions) run(out io.Writer) error {
 	}
 	return nil
 }
+
+// simulateOutputs: text is the summary and chart, json and yaml the report
+// with its timelines, csv the timelines of the first configuration.
+var simulateOutputs = []string{outputText, outputJSON, outputYAML, outputCSV}
 
 // simInput is what one configuration is simulated from: the rendered
 // environment and the Prometheus Adapter values next to it.

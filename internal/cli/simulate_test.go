@@ -107,7 +107,7 @@ func TestSimulateErrors(t *testing.T) {
 		{[]string{"simulate", "--scenario", "tsunami"}, ExitUsage, `unknown scenario "tsunami"`},
 		{[]string{"simulate", "--env", "qa"}, ExitUsage, `unknown environment "qa"`},
 		{[]string{"simulate", "--compare", "qa"}, ExitUsage, `--compare: unknown environment "qa"`},
-		{[]string{"simulate", "-o", "yaml"}, ExitUsage, `-o "yaml"`},
+		{[]string{"simulate", "-o", "xml"}, ExitUsage, `-o "xml": want text, json, yaml or csv`},
 		{[]string{"simulate", "--duration", "soon"}, ExitUsage, `--duration "soon"`},
 		{[]string{"simulate", "--trace", badTrace}, ExitUsage, "bad.csv:2: rps \"lots\": want a number"},
 		{[]string{"simulate", "--trace", badTrace, "--scenario", "spike"}, ExitUsage, "--trace and --scenario"},

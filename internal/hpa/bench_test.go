@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// workerHPA is DESIGN.md's worker HPA (prod bounds): CPU 80 %, memory 85 %,
+// workerHPA is docs/design.md's worker HPA (prod bounds): CPU 80 %, memory 85 %,
 // queue depth External AverageValue 50, queue age External Value 60 s;
 // scale up 50 % per 60 s, scale down 10 % per 600 s.
 func workerHPA() *autoscalingv2.HorizontalPodAutoscaler {

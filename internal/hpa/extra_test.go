@@ -150,7 +150,7 @@ func TestNoBehaviorStabilizationOverTime(t *testing.T) {
 	}
 }
 
-// TestDesignGatewayBehavior checks DESIGN.md's gateway policy: Percent 100/30s
+// TestDesignGatewayBehavior checks docs/design.md's gateway policy: Percent 100/30s
 // and Pods 2/30s with selectPolicy Min give +2 per 30 s (3->5->7), where Max
 // would double; scale-down: 300 s window, 1 pod per 300 s.
 func TestDesignGatewayBehavior(t *testing.T) {

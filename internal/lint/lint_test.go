@@ -154,7 +154,7 @@ func TestEmbeddedEnvironments(t *testing.T) {
 	}
 }
 
-// TestPitfalls: every known pitfall of DESIGN.md that is a property of the
+// TestPitfalls: every known pitfall of docs/design.md that is a property of the
 // manifests is flagged, by a rule or, where kustomize cannot build the
 // input at all, by an input error that explains it.
 func TestPitfalls(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 // prober runs a container's httpGet and tcpSocket probes from inside the
 // pods' namespace against the pod's IP, as the kubelet runs them from the
 // node. exec and grpc probes are not supported: they fail with a message
-// saying so (the manifests here use none; DESIGN.md forbids probes that
+// saying so (the manifests here use none; docs/design.md forbids probes that
 // need a tool inside the image).
 type prober struct {
 	ns     *netns
