@@ -42,7 +42,7 @@ func TestFlagValueCompletion(t *testing.T) {
 		{[]string{"simulate", "--scenario", ""}, sim.ScenarioNames()},
 		{[]string{"lint", "-o", ""}, []string{"text", "json", "yaml", "sarif"}},
 		{[]string{"render", "--output", ""}, []string{"yaml", "json"}},
-		{[]string{"simulate", "-o", ""}, []string{"text", "json", "csv"}}, // read from its usage line
+		{[]string{"simulate", "-o", ""}, []string{"text", "json", "yaml", "csv"}},
 		{[]string{"lint", "--fail-on", ""}, []string{"error", "warning", "info"}},
 		{[]string{"lint", "--disable", "hpa-target-kind,behavior-w"}, []string{"hpa-target-kind,behavior-window-period", "hpa-target-kind,behavior-window-grace"}},
 		{[]string{"lint", "--disable", "hpa-target-kind,hpa-target-k"}, nil}, // already given
