@@ -1,0 +1,63 @@
+package recommend
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// fmtCPU prints cores as millicores, the way manifests write them.
+func fmtCPU(cores float64) string {
+	if cores >= 1e12 {
+		return "∞"
+	}
+	return fmt.Sprintf("%dm", int64(math.Ceil(cores*1000-1e-9)))
+}
+
+// fmtMem prints bytes in Mi (Gi when whole).
+func fmtMem(b float64) string {
+	if b >= 1e18 {
+		return "∞"
+	}
+	mi := math.Ceil(b/(1<<20) - 1e-9)
+	if mi >= 1024 && math.Mod(mi, 1024) == 0 {
+		return fmt.Sprintf("%gGi", mi/1024)
+	}
+	return fmt.Sprintf("%gMi", mi)
+}
+
+func fmtAmounts(a Amounts) string { return fmtCPU(a.CPUCores) + " / " + fmtMem(a.MemoryBytes) }
+
+func fmtUnits(res corev1.ResourceName, u int64) string {
+	if res == corev1.ResourceCPU {
+		return fmtCPU(float64(u) / 1000)
+	}
+	return fmtMem(float64(u))
+}
+
+func fmtSpan(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour:
+		return d.Round(time.Minute).String()
+	default:
+		return d.String()
+	}
+}
+
+// sameResources compares requests and limits of cpu and memory by value.
+func sameResources(a, b Resources) bool {
+	for _, r := range cpuMem {
+		for _, pair := range [][2]corev1.ResourceList{{a.Requests, b.Requests}, {a.Limits, b.Limits}} {
+			x, okx := pair[0][r]
+			y, oky := pair[1][r]
+			if okx != oky || (okx && x.Cmp(y) != 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
