@@ -6,11 +6,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/autoscaler/vertical-pod-autoscaler/pkg/recommender/model"
 )
+
+// The recommender caps amounts at model.MaxResourceAmount; an upper bound
+// there (no history: confidence 0) means "unbounded".
 
 // fmtCPU prints cores as millicores, the way manifests write them.
 func fmtCPU(cores float64) string {
-	if cores >= 1e12 {
+	if cores >= model.CoresFromCPUAmount(model.MaxResourceAmount) {
 		return "∞"
 	}
 	return fmt.Sprintf("%dm", int64(math.Ceil(cores*1000-1e-9)))
@@ -18,7 +22,7 @@ func fmtCPU(cores float64) string {
 
 // fmtMem prints bytes in Mi (Gi when whole).
 func fmtMem(b float64) string {
-	if b >= 1e18 {
+	if b >= model.BytesFromMemoryAmount(model.MaxResourceAmount) {
 		return "∞"
 	}
 	mi := math.Ceil(b/(1<<20) - 1e-9)

@@ -2,7 +2,10 @@ package recommend
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/voiceassist/autoscaling/internal/kube"
 )
 
 // Sample is one usage observation of one container of one pod.
@@ -67,4 +70,34 @@ type Source interface {
 	// "top baseline.txt".
 	Name() string
 	Read(ctx context.Context, scope Scope) (*Observations, error)
+}
+
+// InputError is an error in the user's input (a malformed capture), as
+// opposed to a failure to reach a source.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// FromSources reads every source and recommends from their observations
+// together.
+func FromSources(ctx context.Context, set *kube.Set, sources []Source, scope Scope, opt Options) (*Result, error) {
+	all := &Observations{}
+	var names []string
+	for _, s := range sources {
+		obs, err := s.Read(ctx, scope)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, fmt.Sprintf("%s (%d samples, %d OOM kills)", s.Name(), len(obs.Samples), len(obs.OOMs)))
+		all.Samples = append(all.Samples, obs.Samples...)
+		all.OOMs = append(all.OOMs, obs.OOMs...)
+		all.Recommendations = append(all.Recommendations, obs.Recommendations...)
+	}
+	res, err := Recommend(set, all, opt)
+	if err != nil {
+		return nil, err
+	}
+	res.Sources = names
+	return res, nil
 }

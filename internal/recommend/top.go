@@ -46,11 +46,11 @@ func (t TopCaptures) Read(_ context.Context, scope Scope) (*Observations, error)
 	for _, f := range t.Files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, err
+			return nil, &InputError{Err: fmt.Errorf("--top: %w", err)}
 		}
 		ts, err := ParseTop(f, data)
 		if err != nil {
-			return nil, err
+			return nil, &InputError{Err: err}
 		}
 		tables = append(tables, ts...)
 	}
