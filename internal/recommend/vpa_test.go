@@ -155,12 +155,12 @@ func TestKRRSimpleFormula(t *testing.T) {
 func TestPodOwnership(t *testing.T) {
 	ws := envSet(t, "prod").Workloads()
 	for pod, want := range map[string]string{
-		serverPod:                       "voiceassist-server",
-		"voiceassist-redis-0":           "voiceassist-redis",
-		"voiceassist-postgres-12":       "voiceassist-postgres",
-		"queue-exporter-6b7d8c9f5-q4r8t": "queue-exporter",
-		"voiceassist-server-0":          "", // a Deployment's pods are not ordinals
-		"voiceassist-redis-abc12-x9z8w": "", // nor a StatefulSet's hashes
+		serverPod:                                   "voiceassist-server",
+		"voiceassist-redis-0":                       "voiceassist-redis",
+		"voiceassist-postgres-12":                   "voiceassist-postgres",
+		"queue-exporter-6b7d8c9f5-q4r8t":            "queue-exporter",
+		"voiceassist-server-0":                      "", // a Deployment's pods are not ordinals
+		"voiceassist-redis-abc12-x9z8w":             "", // nor a StatefulSet's hashes
 		"voiceassist-server-canary-7f9c6d5b8-k2x4q": "",
 	} {
 		got := ""
