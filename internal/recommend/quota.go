@@ -46,13 +46,13 @@ func (p *planner) fitQuotas(res *Result) {
 			if k.limit {
 				for i := range res.Containers {
 					c := &res.Containers[i]
-					if c.Namespace != q.Namespace || c.Recommended == nil || p.ratio[c][k.res] <= p.band.Min {
+					if c.Namespace != q.Namespace || c.Recommended == nil || p.ratio[containerKey(c)][k.res] <= p.band.Min {
 						continue
 					}
 					req := c.Recommended.Requests[k.res]
 					lim := limitFor(k.res, units(k.res, req), p.band.Min)
 					c.Recommended.Limits[k.res] = quantity(k.res, lim)
-					p.ratio[c][k.res] = p.band.Min
+					p.ratio[containerKey(c)][k.res] = p.band.Min
 					c.Reasons = append(c.Reasons, fmt.Sprintf("%s limit lowered to %s (%g×) to fit %s spec.hard[%s] %s", k.res, fmtUnits(k.res, lim), p.band.Min, ref, k.key, hard.String()))
 				}
 				need, parts = p.need(res, q.Namespace, k.res, k.limit)

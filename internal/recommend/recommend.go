@@ -277,7 +277,7 @@ type planner struct {
 	vpa  VPAConfig
 	// ratio is each planned container's chosen limit/request ratio per
 	// resource, which fitQuotas may lower.
-	ratio    map[*Container]map[corev1.ResourceName]float64
+	ratio    map[string]map[corev1.ResourceName]float64 // by containerKey
 	problems []string
 }
 
@@ -333,7 +333,7 @@ func (p *planner) containerLimits(ns string, res corev1.ResourceName) (lo, hi *r
 
 func (p *planner) plan(c *Container, target Amounts) {
 	if p.ratio == nil {
-		p.ratio = map[*Container]map[corev1.ResourceName]float64{}
+		p.ratio = map[string]map[corev1.ResourceName]float64{}
 	}
 	rec := Resources{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	ratios := map[corev1.ResourceName]float64{}
@@ -382,7 +382,7 @@ func (p *planner) plan(c *Container, target Amounts) {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("%s limit %s = %.3g× request (%s)", res, fmtUnits(res, lim), float64(lim)/float64(req), why))
 	}
 	c.Recommended = &rec
-	p.ratio[c] = ratios
+	p.ratio[containerKey(c)] = ratios
 }
 
 // problem records a constraint the recommendation cannot meet.
@@ -392,6 +392,8 @@ func (p *planner) problem(c *Container, msg string) {
 	}
 	p.problems = append(p.problems, msg)
 }
+
+func containerKey(c *Container) string { return c.Ref() + "/" + c.Container }
 
 func limitFor(res corev1.ResourceName, req int64, ratio float64) int64 {
 	if res == corev1.ResourceCPU {
