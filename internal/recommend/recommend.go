@@ -250,7 +250,7 @@ func vpaReasons(e Estimate, cfg VPAConfig, containers int) []string {
 	minMem := cfg.PodMinMemoryMb / float64(containers)
 	var out []string
 	if e.CPUSamples > 0 {
-		s := fmt.Sprintf("cpu: p%g of %d samples over %s = %s, +%g%% margin", cfg.TargetCPUPercentile*100, e.CPUSamples, fmtSpan(e.Span), fmtCPU(e.CPUPercentile), margin)
+		s := fmt.Sprintf("cpu: p%g of %s over %s = %s, +%g%% margin", cfg.TargetCPUPercentile*100, plural(e.CPUSamples, "sample"), fmtSpan(e.Span), fmtCPU(e.CPUPercentile), margin)
 		if e.Target.CPUCores*1000 <= minCPU+0.5 && e.CPUPercentile*(1+cfg.SafetyMarginFraction)*1000 < minCPU {
 			s += fmt.Sprintf(", raised to the pod minimum %gm/%d container(s)", cfg.PodMinCPUMillicores, containers)
 		}
@@ -258,7 +258,7 @@ func vpaReasons(e Estimate, cfg VPAConfig, containers int) []string {
 	} else {
 		out = append(out, fmt.Sprintf("cpu: no samples, the pod minimum %gm/%d container(s) → %s", cfg.PodMinCPUMillicores, containers, fmtCPU(e.Target.CPUCores)))
 	}
-	s := fmt.Sprintf("memory: p%g of the %s peaks (%d samples) = %s, +%g%% margin", cfg.TargetMemoryPercentile*100, fmtSpan(cfg.MemoryAggregationInterval), e.MemorySamples, fmtMem(e.MemoryPercentile), margin)
+	s := fmt.Sprintf("memory: p%g of the %s peaks (%s) = %s, +%g%% margin", cfg.TargetMemoryPercentile*100, fmtSpan(cfg.MemoryAggregationInterval), plural(e.MemorySamples, "sample"), fmtMem(e.MemoryPercentile), margin)
 	if e.OOMs > 0 {
 		s += fmt.Sprintf(", with %d OOM kill(s) bumped ×%g (at least +%s)", e.OOMs, cfg.OOMBumpUpRatio, fmtMem(cfg.OOMMinBumpUpBytes))
 	}
@@ -391,6 +391,13 @@ func (p *planner) problem(c *Container, msg string) {
 		c.Reasons = append(c.Reasons, "problem: "+msg)
 	}
 	p.problems = append(p.problems, msg)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func containerKey(c *Container) string { return c.Ref() + "/" + c.Container }
