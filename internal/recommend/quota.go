@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,20 +45,14 @@ func (p *planner) fitQuotas(res *Result) {
 				continue
 			}
 			if k.limit {
-				for i := range res.Containers {
-					c := &res.Containers[i]
-					if c.Namespace != q.Namespace || c.Recommended == nil || p.ratio[containerKey(c)][k.res] <= p.band.Min {
-						continue
-					}
-					req := c.Recommended.Requests[k.res]
-					lim := limitFor(k.res, units(k.res, req), p.band.Min)
-					c.Recommended.Limits[k.res] = quantity(k.res, lim)
-					p.ratio[containerKey(c)][k.res] = p.band.Min
-					c.Reasons = append(c.Reasons, fmt.Sprintf("%s limit lowered to %s (%g×) to fit %s spec.hard[%s] %s", k.res, fmtUnits(k.res, lim), p.band.Min, ref, k.key, hard.String()))
+				if p.lowerRatios(res, q.Namespace, k.res, units(k.res, hard)) {
+					continue
 				}
 				need, parts = p.need(res, q.Namespace, k.res, k.limit)
-				if need <= units(k.res, hard) {
-					continue
+				for i := range res.Containers {
+					if c := &res.Containers[i]; c.Namespace == q.Namespace && c.Recommended != nil && p.ratio[containerKey(c)][k.res] > p.band.Min {
+						c.Reasons = append(c.Reasons, fmt.Sprintf("%s limit lowered to %s to fit %s spec.hard[%s] %s", k.res, short(k.res, c.Recommended.Limits[k.res]), ref, k.key, hard.String()))
+					}
 				}
 			}
 			p.problem(nil, fmt.Sprintf("%s spec.hard[%s] %s is less than the %s the recommended resources need at the workloads' maxima (%s): raise it to at least %s, or lower maxReplicas",
@@ -65,6 +60,55 @@ func (p *planner) fitQuotas(res *Result) {
 		}
 	}
 	res.Problems = append(res.Problems, p.problems...)
+}
+
+// lowerRatios looks for the largest limit/request ratio, in quarter steps
+// from the band's maximum down to its minimum, that fits the namespace's
+// planned limits of res under hard, and applies it to every planned
+// container whose ratio is higher. It reports whether they fit.
+func (p *planner) lowerRatios(res *Result, ns string, r corev1.ResourceName, hard int64) bool {
+	apply := func(ratio float64) {
+		for i := range res.Containers {
+			c := &res.Containers[i]
+			key := containerKey(c)
+			if c.Namespace != ns || c.Recommended == nil {
+				continue
+			}
+			req := units(r, c.Recommended.Requests[r])
+			lim := limitFor(r, req, math.Min(p.ratio[key][r], ratio))
+			if r == corev1.ResourceMemory {
+				lim = max(lim, p.memFloor[key])
+			}
+			if _, _, _, hi := p.limitRangeMax(ns, r); hi > 0 && lim > hi {
+				lim = hi
+			}
+			c.Recommended.Limits[r] = quantity(r, lim)
+		}
+	}
+	for ratio := p.band.Max; ratio >= p.band.Min-1e-9; ratio -= 0.25 {
+		apply(ratio)
+		if need, _ := p.need(res, ns, r, true); need <= hard {
+			for i := range res.Containers {
+				c := &res.Containers[i]
+				key := containerKey(c)
+				if c.Namespace == ns && c.Recommended != nil && p.ratio[key][r] > ratio {
+					p.ratio[key][r] = ratio
+					c.Reasons = append(c.Reasons, fmt.Sprintf("%s limit lowered to %s (%g× at most) to fit the namespace's ResourceQuota at the workloads' maxima", r, short(r, c.Recommended.Limits[r]), ratio))
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// limitRangeMax is containerLimits' max in units, 0 when there is none.
+func (p *planner) limitRangeMax(ns string, r corev1.ResourceName) (lo, hiQ *resource.Quantity, ratio float64, hi int64) {
+	lo, hiQ, ratio, _ = p.containerLimits(ns, r)
+	if hiQ != nil {
+		hi = units(r, *hiQ)
+	}
+	return lo, hiQ, ratio, hi
 }
 
 // need sums maxReplicas × the pod's request (or limit) of res over the

@@ -160,7 +160,7 @@ func Recommend(set *kube.Set, obs *Observations, opt Options) (*Result, error) {
 				res.Containers = append(res.Containers, rc)
 				continue
 			}
-			p.plan(&rc, target)
+			p.plan(&rc, target, memoryLimitFloor(&w.Template.Spec.Containers[ci]))
 			res.Containers = append(res.Containers, rc)
 		}
 	}
@@ -278,6 +278,7 @@ type planner struct {
 	// ratio is each planned container's chosen limit/request ratio per
 	// resource, which fitQuotas may lower.
 	ratio    map[string]map[corev1.ResourceName]float64 // by containerKey
+	memFloor map[string]int64                           // by containerKey
 	problems []string
 }
 
@@ -331,7 +332,7 @@ func (p *planner) containerLimits(ns string, res corev1.ResourceName) (lo, hi *r
 	return lo, hi, ratio, name
 }
 
-func (p *planner) plan(c *Container, target Amounts) {
+func (p *planner) plan(c *Container, target Amounts, memFloor int64) {
 	if p.ratio == nil {
 		p.ratio = map[string]map[corev1.ResourceName]float64{}
 	}
@@ -366,6 +367,14 @@ func (p *planner) plan(c *Container, target Amounts) {
 			why += fmt.Sprintf(", capped by the %s maxLimitRequestRatio %g", lrName, lrRatio)
 		}
 		lim := limitFor(res, req, r)
+		if res == corev1.ResourceMemory && lim < memFloor {
+			lim = memFloor
+			why += fmt.Sprintf(", raised to %s so that Redis's --maxmemory is at most %g%% of it", fmtUnits(res, lim), redisHeadroom*100)
+			if float64(lim)/float64(req) > p.band.Max {
+				req = int64(math.Ceil(float64(lim)/p.band.Max/(1<<20)-1e-9)) << 20
+				c.Reasons = append(c.Reasons, fmt.Sprintf("memory request raised to %s to keep that limit within %g× of it", fmtUnits(res, req), p.band.Max))
+			}
+		}
 		if hi != nil && lim > units(res, *hi) {
 			lim = units(res, *hi)
 			why += fmt.Sprintf(", capped at the %s max %s", lrName, hi.String())
@@ -383,6 +392,10 @@ func (p *planner) plan(c *Container, target Amounts) {
 	}
 	c.Recommended = &rec
 	p.ratio[containerKey(c)] = ratios
+	if p.memFloor == nil {
+		p.memFloor = map[string]int64{}
+	}
+	p.memFloor[containerKey(c)] = memFloor
 }
 
 // problem records a constraint the recommendation cannot meet.

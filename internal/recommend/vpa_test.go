@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/autoscaler/vertical-pod-autoscaler/pkg/recommender/logic"
 	"k8s.io/autoscaler/vertical-pod-autoscaler/pkg/recommender/model"
 )
@@ -55,7 +56,9 @@ func libraryTarget(samples []Sample, ooms []OOM, requestMemory float64) logic.Re
 }
 
 func TestEstimateMatchesLibrary(t *testing.T) {
-	set := envSet(t, "prod")
+	// Staging's quota has room for 4× limits at the maxima (prod's would
+	// lower them; TestQuotaFitting covers that).
+	set := envSet(t, "staging")
 	// Two days of a daily cycle on two gateway pods: CPU between 0.1 and
 	// 0.7 cores, memory between 300 and 500 Mi.
 	const n = 2 * 24 * 60
@@ -170,5 +173,27 @@ func TestPodOwnership(t *testing.T) {
 		if got != want {
 			t.Errorf("pod %s: owner %q, want %q", pod, got, want)
 		}
+	}
+}
+
+func TestRedisMaxmemoryFloor(t *testing.T) {
+	set := envSet(t, "prod")
+	// An idle queue: the pod minimum 250Mi × 4 would be a 1000Mi limit, under
+	// the 1Gi that --maxmemory 768mb needs with a quarter of headroom.
+	idle := minutes("voiceassist-redis-0", "redis", 600, func(int) (float64, float64) { return 0.01, 40 * mi })
+	res, err := Recommend(set, &Observations{Samples: idle}, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := findContainer(t, res, "voiceassist-redis", "redis")
+	lim, req := c.Recommended.Limits.Memory().Value(), c.Recommended.Requests.Memory().Value()
+	if lim != 1024*mi || req != 256*mi {
+		t.Fatalf("redis memory request %s limit %s, want 256Mi / 1Gi (768mb is 75%% of 1Gi, and 1Gi is 4× 256Mi)", fmtMem(float64(req)), fmtMem(float64(lim)))
+	}
+	if mm, ok := redisMaxmemory(&corev1.Container{Args: []string{"redis-server", "--maxmemory", "2gb"}}); !ok || mm != 2<<30 {
+		t.Errorf("--maxmemory 2gb read as %g, %v", mm, ok)
+	}
+	if mm, ok := redisMaxmemory(&corev1.Container{Args: []string{"--maxmemory=500m"}}); !ok || mm != 500e6 {
+		t.Errorf("--maxmemory=500m read as %g, %v", mm, ok)
 	}
 }
