@@ -43,10 +43,12 @@ func fmtUnits(res corev1.ResourceName, u int64) string {
 
 func fmtSpan(d time.Duration) string {
 	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+	case d%(24*time.Hour) == 0 && d > 0:
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%.1fd", d.Hours()/24)
 	case d >= time.Hour:
-		return d.Round(time.Minute).String()
+		return fmt.Sprintf("%.1fh", d.Hours())
 	default:
 		return d.String()
 	}

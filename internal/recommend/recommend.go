@@ -258,7 +258,7 @@ func vpaReasons(e Estimate, cfg VPAConfig, containers int) []string {
 	} else {
 		out = append(out, fmt.Sprintf("cpu: no samples, the pod minimum %gm/%d container(s) → %s", cfg.PodMinCPUMillicores, containers, fmtCPU(e.Target.CPUCores)))
 	}
-	s := fmt.Sprintf("memory: p%g of the %s peaks (%s) = %s, +%g%% margin", cfg.TargetMemoryPercentile*100, fmtSpan(cfg.MemoryAggregationInterval), plural(e.MemorySamples, "sample"), fmtMem(e.MemoryPercentile), margin)
+	s := fmt.Sprintf("memory: p%g of %s (%s peaks, from %s) = %s, +%g%% margin", cfg.TargetMemoryPercentile*100, plural(e.MemoryPeaks, "peak"), fmtSpan(cfg.MemoryAggregationInterval), plural(e.MemorySamples, "sample"), fmtMem(e.MemoryPercentile), margin)
 	if e.OOMs > 0 {
 		s += fmt.Sprintf(", with %d OOM kill(s) bumped ×%g (at least +%s)", e.OOMs, cfg.OOMBumpUpRatio, fmtMem(cfg.OOMMinBumpUpBytes))
 	}

@@ -65,10 +65,13 @@ type Estimate struct {
 	MemoryPercentile float64 `json:"memoryPercentileBytes"`
 	// CPUSamples is the number of CPU samples aggregated; Span the time
 	// between the first and the last. They drive the bounds' confidence.
-	CPUSamples    int           `json:"cpuSamples"`
-	MemorySamples int           `json:"memorySamples"`
-	Span          time.Duration `json:"span"`
-	OOMs          int           `json:"ooms"`
+	CPUSamples    int `json:"cpuSamples"`
+	MemorySamples int `json:"memorySamples"`
+	// MemoryPeaks is the number of per-interval peaks the memory histogram
+	// holds (one per pod per MemoryAggregationInterval it ran in).
+	MemoryPeaks int           `json:"memoryPeaks"`
+	Span        time.Duration `json:"span"`
+	OOMs        int           `json:"ooms"`
 }
 
 // containerHistory is the usage of one container name of one workload,
@@ -151,8 +154,12 @@ func (e *estimator) estimate(hist map[string]*containerHistory, requestMemory ma
 				if s.CPUCores >= 0 && cs.AddSample(&model.ContainerUsageSample{MeasureStart: s.Time, Usage: model.CPUAmountFromCores(s.CPUCores), Resource: model.ResourceCPU}) {
 					est.CPUSamples++
 				}
+				windowEnd := cs.WindowEnd
 				if s.MemoryBytes >= 0 && cs.AddSample(&model.ContainerUsageSample{MeasureStart: s.Time, Usage: model.MemoryAmountFromBytes(s.MemoryBytes), Resource: model.ResourceMemory}) {
 					est.MemorySamples++
+					if !cs.WindowEnd.Equal(windowEnd) {
+						est.MemoryPeaks++
+					}
 				}
 			}
 			flushOOMs(time.Time{}, true)
