@@ -79,8 +79,8 @@ func (p *planner) lowerRatios(res *Result, ns string, r corev1.ResourceName, har
 			if r == corev1.ResourceMemory {
 				lim = max(lim, p.memFloor[key])
 			}
-			if _, _, _, hi := p.limitRangeMax(ns, r); hi > 0 && lim > hi {
-				lim = hi
+			if _, hi, _, _ := p.containerLimits(ns, r); hi != nil && lim > units(r, *hi) {
+				lim = units(r, *hi)
 			}
 			c.Recommended.Limits[r] = quantity(r, lim)
 		}
@@ -100,15 +100,6 @@ func (p *planner) lowerRatios(res *Result, ns string, r corev1.ResourceName, har
 		}
 	}
 	return false
-}
-
-// limitRangeMax is containerLimits' max in units, 0 when there is none.
-func (p *planner) limitRangeMax(ns string, r corev1.ResourceName) (lo, hiQ *resource.Quantity, ratio float64, hi int64) {
-	lo, hiQ, ratio, _ = p.containerLimits(ns, r)
-	if hiQ != nil {
-		hi = units(r, *hiQ)
-	}
-	return lo, hiQ, ratio, hi
 }
 
 // need sums maxReplicas × the pod's request (or limit) of res over the
