@@ -27,8 +27,9 @@ var quotaKeys = []struct {
 
 // fitQuotas checks every unscoped ResourceQuota against the workloads at
 // their maxima (HPA maxReplicas × the pod's resources, as `vactl lint`
-// counts). When the limits do not fit, the recommended containers' limits
-// drop to the band's minimum ratio; what still does not fit is a problem.
+// counts). When the limits do not fit, the recommended containers' limit
+// ratios come down in quarter steps, only as far as needed, to the band's
+// minimum; what still does not fit is a problem.
 func (p *planner) fitQuotas(res *Result) {
 	for _, q := range p.set.ResourceQuotas {
 		if len(q.Spec.Scopes) > 0 || q.Spec.ScopeSelector != nil {
@@ -51,7 +52,7 @@ func (p *planner) fitQuotas(res *Result) {
 				need, parts = p.need(res, q.Namespace, k.res, k.limit)
 				for i := range res.Containers {
 					if c := &res.Containers[i]; c.Namespace == q.Namespace && c.Recommended != nil && p.ratio[containerKey(c)][k.res] > p.band.Min {
-						c.Reasons = append(c.Reasons, fmt.Sprintf("%s limit lowered to %s to fit %s spec.hard[%s] %s", k.res, short(k.res, c.Recommended.Limits[k.res]), ref, k.key, hard.String()))
+						c.Reasons = append(c.Reasons, fmt.Sprintf("%s limit lowered to %s (the band's minimum), still too much for %s spec.hard[%s] %s", k.res, short(k.res, c.Recommended.Limits[k.res]), ref, k.key, hard.String()))
 					}
 				}
 			}
