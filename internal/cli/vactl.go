@@ -86,6 +86,7 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 	cmd.AddCommand(newRenderCommand(streams))
 	cmd.AddCommand(newSimulateCommand(streams))
 	cmd.AddCommand(newLintCommand(streams))
+	cmd.AddCommand(newRecommendCommand(streams))
 	return cmd
 }
 
