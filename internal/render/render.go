@@ -35,6 +35,26 @@ func EnvDir(env string) (string, error) {
 	}
 }
 
+// MetricsServerVariants are the metrics-server kustomizations under
+// k8s/performance/metrics-server: "standard" (the upstream release manifest)
+// and "local" (plus --kubelet-insecure-tls, for kind and minikube, whose
+// kubelets serve self-signed certificates). metrics-server is cluster
+// infrastructure: no environment includes it.
+var MetricsServerVariants = []string{"standard", "local"}
+
+// MetricsServerDir returns the kustomization directory of a metrics-server
+// variant relative to the manifests root.
+func MetricsServerDir(variant string) (string, error) {
+	switch variant {
+	case "standard":
+		return "metrics-server", nil
+	case "local":
+		return path.Join("metrics-server", "local"), nil
+	default:
+		return "", fmt.Errorf("unknown metrics-server variant %q (want one of %s)", variant, strings.Join(MetricsServerVariants, ", "))
+	}
+}
+
 // Source is where the manifests come from: a file system and the directory
 // in it that holds k8s/performance.
 type Source struct {
@@ -80,6 +100,15 @@ func Dir(dir string) (Source, error) {
 // Env builds one environment of the source.
 func (s Source) Env(env string) (resmap.ResMap, error) {
 	rel, err := EnvDir(env)
+	if err != nil {
+		return nil, err
+	}
+	return Build(s.FS, path.Join(s.Root, rel))
+}
+
+// MetricsServer builds one metrics-server variant of the source.
+func (s Source) MetricsServer(variant string) (resmap.ResMap, error) {
+	rel, err := MetricsServerDir(variant)
 	if err != nil {
 		return nil, err
 	}
