@@ -94,6 +94,14 @@ type SecretRef struct {
 // findings are in the checks.
 func (c *Client) RunPreflight(ctx context.Context, o PreflightOptions) (*Preflight, error) {
 	p := &Preflight{}
+	// Fresh discovery: a kubeconfig's disk cache (as kubectl keeps it) can
+	// still list a CRD deleted since.
+	if dc, err := c.Factory.ToDiscoveryClient(); err == nil {
+		dc.Invalidate()
+	}
+	if r, ok := c.Mapper.(meta.ResettableRESTMapper); ok {
+		r.Reset()
+	}
 	// 1. Server version.
 	sv, err := c.ServerVersion()
 	if err != nil {
@@ -141,7 +149,13 @@ func (c *Client) RunPreflight(ctx context.Context, o PreflightOptions) (*Preflig
 		}
 	}
 
-	// 3. metrics.k8s.io.
+	// 3. RBAC for the environment, the inventory and revisions, and what
+	// the checks below read; without it nothing further can be asked.
+	if denied, err := c.checkRBAC(ctx, p, p.Objects, true); err != nil || denied > 0 {
+		return p, err
+	}
+
+	// 4. metrics.k8s.io.
 	served, why, err := c.apiServiceAvailable(ctx, "v1beta1.metrics.k8s.io")
 	if err != nil {
 		return nil, err
@@ -163,7 +177,7 @@ func (c *Client) RunPreflight(ctx context.Context, o PreflightOptions) (*Preflig
 		p.add("metrics.k8s.io", "ok", "not served (%s): setup installs metrics-server (%d objects, inventory %s/%s)", why, len(o.MetricsServer), MetricsServerInventory.Namespace, MetricsServerInventory.Name)
 	}
 
-	// 4. custom and external metrics, where the HPAs use them.
+	// 5. custom and external metrics, where the HPAs use them.
 	for _, a := range []struct{ name, group, metrics string }{
 		{"v1beta1.custom.metrics.k8s.io", "custom.metrics.k8s.io", "Pods"},
 		{"v1beta1.external.metrics.k8s.io", "external.metrics.k8s.io", "External"},
@@ -184,7 +198,7 @@ func (c *Client) RunPreflight(ctx context.Context, o PreflightOptions) (*Preflig
 		p.add(a.group, "warn", "not served (%s): the HPAs' %s will show <unknown> and never let them scale down; install the adapter with our rules: helm install prometheus-adapter prometheus-community/prometheus-adapter -n monitoring -f k8s/performance/prometheus-adapter-values.yaml", why, strings.Join(used, ", "))
 	}
 
-	// 5. Secrets the workloads read that nothing renders.
+	// 6. Secrets the workloads read that nothing renders.
 	for _, ref := range secretRefs(p.Objects) {
 		_, err := c.Kube.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 		switch {
@@ -200,13 +214,11 @@ func (c *Client) RunPreflight(ctx context.Context, o PreflightOptions) (*Preflig
 		}
 	}
 
-	// 6. RBAC for everything setup will touch.
-	objs := slices.Clone(p.Objects)
+	// 7. RBAC for metrics-server, where setup installs it.
 	if p.InstallMetricsServer {
-		objs = append(objs, o.MetricsServer...)
-	}
-	if err := c.checkRBAC(ctx, p, objs); err != nil {
-		return nil, err
+		if _, err := c.checkRBAC(ctx, p, o.MetricsServer, false); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -331,7 +343,11 @@ func (c *Client) CreateSecret(ctx context.Context, ref SecretRef) error {
 // rbacVerbs are what apply, prune, the status wait and teardown need.
 var rbacVerbs = []string{"get", "list", "watch", "create", "patch", "delete"}
 
-func (c *Client) checkRBAC(ctx context.Context, p *Preflight, objs []*unstructured.Unstructured) error {
+// checkRBAC asks, with one SelfSubjectAccessReview per kind and verb,
+// whether the user may do what setup does to objs (and, with own, to
+// vactl's own records and what preflight reads), adds a check line per kind
+// that is denied, and returns how many are.
+func (c *Client) checkRBAC(ctx context.Context, p *Preflight, objs []*unstructured.Unstructured, own bool) (int, error) {
 	type target struct {
 		gr        schema.GroupResource
 		kind, ns  string
@@ -361,9 +377,13 @@ func (c *Client) checkRBAC(ctx context.Context, p *Preflight, objs []*unstructur
 		}
 		addTarget(m.Resource.GroupResource(), gvk.Kind, ns, rbacVerbs)
 	}
-	// The inventory (ConfigMap) and the revisions (Secrets).
-	addTarget(schema.GroupResource{Resource: "configmaps"}, "ConfigMap (inventory)", Namespace, []string{"get", "list", "create", "update", "delete"})
-	addTarget(schema.GroupResource{Resource: "secrets"}, "Secret (revisions)", Namespace, []string{"get", "list", "create", "delete"})
+	if own {
+		// The inventories (ConfigMaps), the revisions (Secrets), the APIServices.
+		addTarget(schema.GroupResource{Resource: "configmaps"}, "ConfigMap (inventory)", Namespace, []string{"get", "list", "create", "update", "delete"})
+		addTarget(schema.GroupResource{Resource: "configmaps"}, "ConfigMap (metrics-server inventory)", MetricsServerInventory.Namespace, []string{"get"})
+		addTarget(schema.GroupResource{Resource: "secrets"}, "Secret (revisions)", Namespace, []string{"get", "list", "create", "delete"})
+		addTarget(schema.GroupResource{Group: "apiregistration.k8s.io", Resource: "apiservices"}, "APIService", "", []string{"get"})
+	}
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -397,7 +417,7 @@ func (c *Client) checkRBAC(ctx context.Context, p *Preflight, objs []*unstructur
 	for _, k := range order {
 		t := byKey[k]
 		if t.callError != nil {
-			return c.Explain(t.callError)
+			return 0, c.Explain(t.callError)
 		}
 		if len(t.denied) == 0 {
 			continue
@@ -417,7 +437,7 @@ func (c *Client) checkRBAC(ctx context.Context, p *Preflight, objs []*unstructur
 	if denied == 0 {
 		p.add("rbac", "ok", "allowed: %s on %d kinds (SelfSubjectAccessReview)", strings.Join(rbacVerbs, ", "), len(order))
 	}
-	return nil
+	return denied, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
