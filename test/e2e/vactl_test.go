@@ -140,8 +140,17 @@ func TestVactlLifecycle(t *testing.T) {
 			t.Errorf("setup --dry-run=server: no dry-run report")
 		}
 		after := liveVersions(ctx, t)
+		// Objects with a generation are compared by it (their status, which
+		// the controllers keep updating, moves the resourceVersion); the
+		// others by resourceVersion.
 		for k, b := range before {
-			if a, ok := after[k]; !ok || a.rv != b.rv {
+			a, ok := after[k]
+			switch {
+			case !ok:
+				t.Errorf("%s deleted by diff or dry run", k)
+			case b.gen != 0 && a.gen != b.gen:
+				t.Errorf("%s changed by diff or dry run: generation %d -> %d", k, b.gen, a.gen)
+			case b.gen == 0 && a.rv != b.rv:
 				t.Errorf("%s changed by diff or dry run: resourceVersion %s -> %s", k, b.rv, a.rv)
 			}
 		}
