@@ -105,6 +105,7 @@ func TestHPAStatus(t *testing.T) {
 		msg    string
 	}{
 		{"no conditions", base("", ""), true, status.InProgressStatus, "no ScalingActive"},
+		{"no observedGeneration (kube-controller-manager v1.34)", noObserved(base(active, cpu+","+rps)), true, status.CurrentStatus, ""},
 		{"inactive", base(`{"type":"ScalingActive","status":"False","reason":"FailedGetResourceMetric","message":"no metrics"}`, ""), true, status.InProgressStatus, "FailedGetResourceMetric"},
 		{"one metric unknown, strict", base(active, cpu+`,{"type":""}`), true, status.InProgressStatus, "Pods/http_requests_per_second"},
 		{"one metric unknown, lenient", base(active, cpu+`,{"type":""}`), false, status.CurrentStatus, ""},
@@ -118,6 +119,11 @@ func TestHPAStatus(t *testing.T) {
 			t.Errorf("%s: %s %q, want %s containing %q", c.name, r.Status, r.Message, c.want, c.msg)
 		}
 	}
+}
+
+func noObserved(u *unstructured.Unstructured) *unstructured.Unstructured {
+	unstructured.RemoveNestedField(u.Object, "status", "observedGeneration")
+	return u
 }
 
 func TestKeepNamespace(t *testing.T) {

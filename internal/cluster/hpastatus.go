@@ -41,7 +41,9 @@ func hpaStatus(u *unstructured.Unstructured, strict bool) (*status.Result, error
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &h); err != nil {
 		return nil, err
 	}
-	if h.Status.ObservedGeneration == nil || *h.Status.ObservedGeneration < h.Generation {
+	// observedGeneration is optional: kube-controller-manager v1.34 does not
+	// set it, so only a present, older one means "not read yet".
+	if g := h.Status.ObservedGeneration; g != nil && *g < h.Generation {
 		return &status.Result{Status: status.InProgressStatus, Message: "the HPA controller has not read this generation yet"}, nil
 	}
 	var active *autoscalingv2.HorizontalPodAutoscalerCondition
