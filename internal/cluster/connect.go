@@ -39,6 +39,13 @@ func NewConfigFlags() *genericclioptions.ConfigFlags {
 	f := genericclioptions.NewConfigFlags(true)
 	ns := Namespace
 	f.Namespace = &ns
+	// Preflight asks one SelfSubjectAccessReview per kind and verb, and the
+	// status wait watches every kind: client-go's default 5 requests/s
+	// would throttle them (kubectl raises it the same way).
+	f.WrapConfigFn = func(c *rest.Config) *rest.Config {
+		c.QPS, c.Burst = 50, 100
+		return c
+	}
 	return f
 }
 
