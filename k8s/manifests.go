@@ -9,10 +9,11 @@ package k8s
 import "embed"
 
 // FS holds k8s/performance: the top-level kustomization, base/,
-// components/, overlays/ and the Prometheus Adapter values file.
+// components/, overlays/, metrics-server/ (cluster infrastructure, in no
+// overlay) and the Prometheus Adapter values file.
 //
 //go:embed performance/kustomization.yaml performance/prometheus-adapter-values.yaml
-//go:embed performance/base performance/components performance/overlays
+//go:embed performance/base performance/components performance/overlays performance/metrics-server
 var FS embed.FS
 
 // Root is the directory inside FS that holds the manifests.

@@ -499,12 +499,7 @@ func checkProbePorts(t *testing.T, w kube.Workload, c corev1.Container) {
 func TestPlacement(t *testing.T) {
 	forEachEnv(t, func(t *testing.T, env string, set *kube.Set) {
 		for _, o := range set.Objects {
-			ns := metaNamespace(o)
-			isMS := strings.Contains(o.Ref, "metrics-server")
-			switch {
-			case isMS && ns != "" && ns != "kube-system":
-				t.Errorf("%s: metrics-server objects stay in kube-system", o.Ref)
-			case !isMS && ns != "" && ns != "voiceassist":
+			if ns := metaNamespace(o); ns != "" && ns != "voiceassist" {
 				t.Errorf("%s: VoiceAssist objects belong in voiceassist", o.Ref)
 			}
 		}
@@ -515,6 +510,74 @@ func TestPlacement(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMetricsServerOutsideEnvs: metrics-server is cluster infrastructure. No
+// environment carries any of it (an overlay would overwrite a managed
+// cluster's metrics-server and its APIService, and deleting the overlay
+// would take the cluster's metrics API with it); its own kustomization
+// builds in kube-system with the APIService pointing at its Service, the
+// local variant differs only by --kubelet-insecure-tls, and the spec's
+// single file metrics-server.yaml holds the same objects.
+func TestMetricsServerOutsideEnvs(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, env string, set *kube.Set) {
+		for _, o := range set.Objects {
+			if strings.Contains(o.Ref, "metrics-server") || strings.Contains(o.Ref, "kube-system/") {
+				t.Errorf("%s: metrics-server is not part of an environment", o.Ref)
+			}
+		}
+		if len(set.APIServices) != 0 {
+			t.Errorf("%d APIServices: an environment registers no aggregated API", len(set.APIServices))
+		}
+	})
+	src, err := render.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := map[string][]string{}
+	for _, v := range render.MetricsServerVariants {
+		m, err := src.MetricsServer(v)
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		set, err := kube.FromResMap(m)
+		if err != nil {
+			t.Fatalf("%s: strict decode: %v", v, err)
+		}
+		for _, o := range set.Objects {
+			if ns := metaNamespace(o); ns != "" && ns != "kube-system" {
+				t.Errorf("%s: %s: metrics-server objects stay in kube-system", v, o.Ref)
+			}
+		}
+		if len(set.APIServices) != 1 || set.APIServices[0].Name != "v1beta1.metrics.k8s.io" {
+			t.Fatalf("%s: want the one APIService v1beta1.metrics.k8s.io, got %d", v, len(set.APIServices))
+		}
+		svc := set.APIServices[0].Spec.Service
+		if svc == nil || !slices.ContainsFunc(set.Services, func(s *corev1.Service) bool { return s.Name == svc.Name && s.Namespace == svc.Namespace }) {
+			t.Errorf("%s: APIService v1beta1.metrics.k8s.io: its Service is not in the build", v)
+		}
+		for _, d := range set.Deployments {
+			if d.Name == "metrics-server" {
+				args[v] = d.Spec.Template.Spec.Containers[0].Args
+			}
+		}
+		if v == "standard" {
+			b, err := os.ReadFile(filepath.Join("performance", "metrics-server.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(string(b), "\nkind: "); n != m.Size() {
+				t.Errorf("metrics-server.yaml holds %d objects, the kustomization builds %d", n, m.Size())
+			}
+		}
+	}
+	const insecure = "--kubelet-insecure-tls"
+	if slices.Contains(args["standard"], insecure) {
+		t.Errorf("standard metrics-server has %s", insecure)
+	}
+	if want := append(slices.Clone(args["standard"]), insecure); !slices.Equal(args["local"], want) {
+		t.Errorf("local metrics-server args\n got %q\nwant %q", args["local"], want)
+	}
 }
 
 func metaNamespace(o kube.Object) string {

@@ -18,9 +18,10 @@ import (
 var renderFormats = []string{outputYAML, outputJSON}
 
 type renderOptions struct {
-	env    string
-	output string
-	dir    string
+	env           string
+	metricsServer string
+	output        string
+	dir           string
 }
 
 func newRenderCommand(streams IOStreams) *cobra.Command {
@@ -38,13 +39,18 @@ disk laid out the same way (a kustomization.yaml and overlays/<env>).`,
   vactl render --env prod
 
   # The same as a v1 List in JSON, from a working copy
-  vactl render --env staging -o json --dir k8s/performance`,
+  vactl render --env staging -o json --dir k8s/performance
+
+  # metrics-server (in no environment; what vactl setup installs where
+  # metrics.k8s.io is not served), the variant for kind and minikube
+  vactl render --metrics-server local`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(streams.Out)
 		},
 	}
 	cmd.Flags().StringVar(&o.env, "env", "base", "environment: "+strings.Join(render.Envs, "|"))
+	cmd.Flags().StringVar(&o.metricsServer, "metrics-server", "", "render metrics-server instead of an environment: "+strings.Join(render.MetricsServerVariants, "|"))
 	addOutputFlag(cmd, &o.output, outputYAML, renderFormats...)
 	cmd.Flags().StringVar(&o.dir, "dir", "", "manifests directory laid out like k8s/performance (default: the embedded copy)")
 	return cmd
@@ -61,7 +67,14 @@ func (o *renderOptions) run(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := src.Env(o.env)
+	build := func() (resmap.ResMap, error) { return src.Env(o.env) }
+	if o.metricsServer != "" {
+		if _, err := render.MetricsServerDir(o.metricsServer); err != nil {
+			return &UsageError{Err: fmt.Errorf("--metrics-server: %w", err)}
+		}
+		build = func() (resmap.ResMap, error) { return src.MetricsServer(o.metricsServer) }
+	}
+	m, err := build()
 	if err != nil {
 		return err
 	}

@@ -317,7 +317,8 @@ func (o *simulateOptions) run(out io.Writer) error {
 var simulateOutputs = []string{outputText, outputJSON, outputYAML, outputCSV}
 
 // simInput is what one configuration is simulated from: the rendered
-// environment and the Prometheus Adapter values next to it.
+// environment with the cluster's metrics-server, and the Prometheus Adapter
+// values next to it.
 type simInput struct {
 	set        *kube.Set
 	values     *adapter.Values
@@ -334,7 +335,7 @@ func loadSimInput(dir, env string) (simInput, error) {
 	if err != nil {
 		return in, err
 	}
-	m, err := src.Env(env)
+	m, err := src.EnvOnCluster(env)
 	if err != nil {
 		return in, err
 	}

@@ -35,6 +35,26 @@ func EnvDir(env string) (string, error) {
 	}
 }
 
+// MetricsServerVariants are the metrics-server kustomizations under
+// k8s/performance/metrics-server: "standard" (the upstream release manifest)
+// and "local" (plus --kubelet-insecure-tls, for kind and minikube, whose
+// kubelets serve self-signed certificates). metrics-server is cluster
+// infrastructure: no environment includes it.
+var MetricsServerVariants = []string{"standard", "local"}
+
+// MetricsServerDir returns the kustomization directory of a metrics-server
+// variant relative to the manifests root.
+func MetricsServerDir(variant string) (string, error) {
+	switch variant {
+	case "standard":
+		return "metrics-server", nil
+	case "local":
+		return path.Join("metrics-server", "local"), nil
+	default:
+		return "", fmt.Errorf("unknown metrics-server variant %q (want one of %s)", variant, strings.Join(MetricsServerVariants, ", "))
+	}
+}
+
 // Source is where the manifests come from: a file system and the directory
 // in it that holds k8s/performance.
 type Source struct {
@@ -84,6 +104,47 @@ func (s Source) Env(env string) (resmap.ResMap, error) {
 		return nil, err
 	}
 	return Build(s.FS, path.Join(s.Root, rel))
+}
+
+// MetricsServer builds one metrics-server variant of the source.
+func (s Source) MetricsServer(variant string) (resmap.ResMap, error) {
+	rel, err := MetricsServerDir(variant)
+	if err != nil {
+		return nil, err
+	}
+	return Build(s.FS, path.Join(s.Root, rel))
+}
+
+// EnvOnCluster builds an environment as it runs on a cluster: the
+// environment plus the metrics-server its HPAs read CPU and memory from.
+// metrics-server is cluster infrastructure (its own kustomization, which
+// `vactl setup` installs where metrics.k8s.io is not served), so Env leaves
+// it out; what reads the whole pipeline (simulate: --metric-resolution)
+// wants it in. Manifests whose environments still include metrics-server,
+// or that have no metrics-server kustomization (an older checkout), are
+// returned as Env builds them.
+func (s Source) EnvOnCluster(env string) (resmap.ResMap, error) {
+	m, err := s.Env(env)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range m.Resources() {
+		if r.GetKind() == "Deployment" && r.GetName() == "metrics-server" {
+			return m, nil
+		}
+	}
+	rel, _ := MetricsServerDir("standard")
+	if !s.FS.IsDir(path.Join(s.Root, rel)) {
+		return m, nil
+	}
+	ms, err := s.MetricsServer("standard")
+	if err != nil {
+		return nil, err
+	}
+	if err := m.AppendAll(ms); err != nil {
+		return nil, fmt.Errorf("%s with metrics-server: %w", env, err)
+	}
+	return m, nil
 }
 
 // Build runs kustomize on one kustomization directory with the options

@@ -25,7 +25,7 @@ func envSet(tb testing.TB, env string) *kube.Set {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := src.Env(env)
+	m, err := src.EnvOnCluster(env)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -26,12 +26,15 @@ import (
 // the workloads' pods (so Pod Security "restricted", the LimitRange and the
 // ResourceQuota admit them), the scheduler binds them to the node, the node
 // agent runs them until every pod is Running and Ready from its own probes
-// (metrics-server's Deployment in kube-system included), and the HPA
+// (metrics-server, installed first from k8s/performance/metrics-server, has
+// its own pod too), and the HPA
 // controller reads the metrics of both HPAs through metrics-server
 // (ScalingActive=True).
 func TestApplyDev(t *testing.T) {
 	ctx := scenario(t, 5*time.Minute)
 	r := renderEnv(t, "dev")
+	// metrics-server is in no environment: installed first, as the README's step 1.
+	ensureMetricsServer(ctx, t)
 
 	got := applyAll(ctx, t, r.objs, false)
 	if t.Failed() {

@@ -27,11 +27,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	"github.com/voiceassist/autoscaling/internal/audio"
+	vcluster "github.com/voiceassist/autoscaling/internal/cluster"
 	"github.com/voiceassist/autoscaling/internal/kube"
 	"github.com/voiceassist/autoscaling/internal/render"
 	"github.com/voiceassist/autoscaling/test/e2e/cluster"
@@ -143,17 +145,9 @@ func metricsServerImage(c *cluster.Cluster) (func(*nodeagent.Agent), error) {
 var harnessCleanup []func(failed bool)
 
 // metricsServerUID is the runAsUser of the rendered metrics-server
-// container (the base's, the same in every overlay).
+// container (k8s/performance/metrics-server).
 func metricsServerUID() (int, error) {
-	src, err := render.Embedded()
-	if err != nil {
-		return 0, err
-	}
-	m, err := src.Env("dev")
-	if err != nil {
-		return 0, err
-	}
-	set, err := kube.FromResMap(m)
+	_, set, err := renderMetricsServer()
 	if err != nil {
 		return 0, err
 	}
@@ -171,8 +165,70 @@ func metricsServerUID() (int, error) {
 		}
 		return 0, nil
 	}
-	return 0, fmt.Errorf("the dev overlay renders no Deployment kube-system/metrics-server")
+	return 0, fmt.Errorf("k8s/performance/metrics-server renders no Deployment kube-system/metrics-server")
 }
+
+// renderMetricsServer builds k8s/performance/metrics-server (the standard
+// variant: the node agent adds --kubelet-insecure-tls itself).
+func renderMetricsServer() ([]*unstructured.Unstructured, *kube.Set, error) {
+	src, err := render.Embedded()
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := src.MetricsServer("standard")
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := kube.FromResMap(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	objs, err := vcluster.Objects(m)
+	return objs, set, err
+}
+
+// ensureMetricsServer installs metrics-server as the README's step 1 does
+// (it is in no environment): applied with vactl's field manager, then its
+// Deployment waited for and the APIService v1beta1.metrics.k8s.io
+// Available. Scenarios that need CPU and memory metrics call it; a
+// metrics-server already there (vactl's, or an earlier scenario's) is
+// re-applied unchanged.
+func ensureMetricsServer(ctx context.Context, t *testing.T) {
+	t.Helper()
+	objs, set, err := renderMetricsServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyAll(ctx, t, applyOrder(objs), false)
+	if t.Failed() {
+		t.FailNow()
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for ref, err := range waitWorkloadsReady(wctx, set.Workloads()) {
+		t.Fatalf("metrics-server %s: %v", ref, err)
+	}
+	if err := eventually(wctx, func(ctx context.Context) error { return apiServiceAvailable(ctx, "v1beta1.metrics.k8s.io") }); err != nil {
+		t.Fatalf("metrics-server: %v", err)
+	}
+}
+
+// apiServiceAvailable is nil when the APIService is Available.
+func apiServiceAvailable(ctx context.Context, name string) error {
+	u, err := dyn.Resource(apiServiceGVR).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, x := range conds {
+		if m, _ := x.(map[string]any); m["type"] == "Available" && m["status"] == "True" {
+			return nil
+		}
+	}
+	return fmt.Errorf("APIService %s not Available: %v", name, conds)
+}
+
+var apiServiceGVR = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 
 func copyFile(src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)
@@ -375,6 +431,7 @@ func metricValue(m autoscalingv2.MetricStatus) (string, bool) {
 // pods Running and Ready on the node, its rollout done.
 func deploy(ctx context.Context, t *testing.T, objs []*unstructured.Unstructured, set *kube.Set) {
 	t.Helper()
+	ensureMetricsServer(ctx, t)
 	applyAll(ctx, t, objs, false)
 	if t.Failed() {
 		t.FailNow()

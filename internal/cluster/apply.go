@@ -1,0 +1,325 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/apply"
+	"sigs.k8s.io/cli-utils/pkg/apply/event"
+	"sigs.k8s.io/cli-utils/pkg/common"
+	"sigs.k8s.io/cli-utils/pkg/inventory"
+	pollevent "sigs.k8s.io/cli-utils/pkg/kstatus/polling/event"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/polling/statusreaders"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/watcher"
+	"sigs.k8s.io/cli-utils/pkg/object"
+	"sigs.k8s.io/cli-utils/pkg/object/validation"
+)
+
+// Inventory names a cli-utils inventory object (a ConfigMap): the record of
+// what one vactl installation applied, which prune and teardown go by.
+type Inventory struct {
+	Name, Namespace, ID string
+}
+
+// AppInventory is VoiceAssist's: one per cluster (namespace voiceassist),
+// whichever environment it runs, so `setup --env prod` over dev prunes
+// what only dev had.
+var AppInventory = Inventory{Name: "vactl-inventory", Namespace: Namespace, ID: "vactl-voiceassist"}
+
+// MetricsServerInventory exists only where vactl installed metrics-server:
+// teardown removes metrics-server only through it.
+var MetricsServerInventory = Inventory{Name: "vactl-metrics-server-inventory", Namespace: "kube-system", ID: "vactl-metrics-server"}
+
+func (i Inventory) info() inventory.Info {
+	cm := &unstructured.Unstructured{}
+	cm.SetAPIVersion("v1")
+	cm.SetKind("ConfigMap")
+	cm.SetName(i.Name)
+	cm.SetNamespace(i.Namespace)
+	cm.SetLabels(map[string]string{common.InventoryLabel: i.ID})
+	return inventory.WrapInventoryInfoObj(cm)
+}
+
+// Exists says whether the inventory object is in the cluster.
+func (c *Client) InventoryExists(ctx context.Context, i Inventory) (bool, error) {
+	_, err := c.Kube.CoreV1().ConfigMaps(i.Namespace).Get(ctx, i.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, c.Explain(err)
+	}
+	return true, nil
+}
+
+// InventoryObjects lists the objects the inventory records.
+func (c *Client) InventoryObjects(i Inventory) (object.ObjMetadataSet, error) {
+	ic, err := c.invClient()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := ic.GetClusterObjs(i.info())
+	return ids, c.Explain(err)
+}
+
+func (c *Client) invClient() (inventory.Client, error) {
+	return inventory.ClusterClientFactory{StatusPolicy: inventory.StatusPolicyAll}.NewClient(c.Factory)
+}
+
+// ApplyOptions control one Apply.
+type ApplyOptions struct {
+	Inventory Inventory
+	// Policy: whether objects already in the cluster that no inventory owns
+	// may be taken over (VoiceAssist: yes, e.g. applied by kubectl before;
+	// metrics-server: no, one vactl did not install is never touched).
+	Policy         inventory.Policy
+	DryRun         bool
+	ForceConflicts bool
+	// Timeout bounds the wait until every object is Current.
+	Timeout time.Duration
+	// StrictHPAMetrics: an HPA is Current only when every metric is known,
+	// not just ScalingActive (false where the adapter is missing).
+	StrictHPAMetrics bool
+	// Progress gets one line per event worth telling.
+	Progress io.Writer
+}
+
+// ApplyResult is what an Apply did.
+type ApplyResult struct {
+	Applied, Pruned, Current int
+}
+
+// Apply server-side-applies objs as one inventory with cli-utils' applier
+// (field manager vactl), prunes what the inventory recorded and objs lack,
+// and waits until everything is Current. Its error names every object that
+// failed and why, and every object not ready at the timeout and why. The
+// inventory records only what was actually applied, so a re-run continues.
+func (c *Client) Apply(ctx context.Context, objs []*unstructured.Unstructured, o ApplyOptions) (*ApplyResult, error) {
+	ic, err := c.invClient()
+	if err != nil {
+		return nil, err
+	}
+	sw := watcher.NewDefaultStatusWatcher(c.Dynamic, c.Mapper)
+	sw.StatusReader = statusreaders.NewStatusReader(c.Mapper, newHPAStatusReader(c.Mapper, o.StrictHPAMetrics))
+	applier, err := apply.NewApplierBuilder().WithFactory(c.Factory).WithInventoryClient(ic).WithStatusWatcher(sw).Build()
+	if err != nil {
+		return nil, err
+	}
+	dry := common.DryRunNone
+	if o.DryRun {
+		dry = common.DryRunServer
+	}
+	set := make(object.UnstructuredSet, 0, len(objs))
+	for _, u := range objs {
+		set = append(set, u.DeepCopy())
+	}
+	p := newProgress(o.Progress, o.DryRun)
+	ch := applier.Run(ctx, o.Inventory.info(), set, apply.ApplierOptions{
+		ServerSideOptions: common.ServerSideOptions{ServerSideApply: true, ForceConflicts: o.ForceConflicts, FieldManager: FieldManager},
+		ReconcileTimeout:  o.Timeout,
+		PruneTimeout:      o.Timeout,
+		EmitStatusEvents:  true,
+		DryRunStrategy:    dry,
+		InventoryPolicy:   o.Policy,
+		ValidationPolicy:  validation.ExitEarly,
+	})
+	for e := range ch {
+		p.event(e)
+	}
+	return &ApplyResult{Applied: p.applied, Pruned: p.pruned, Current: p.current}, c.Explain(p.err(o.Timeout))
+}
+
+// DestroyOptions control one Destroy.
+type DestroyOptions struct {
+	DryRun   bool
+	Timeout  time.Duration
+	Progress io.Writer
+}
+
+// Destroy deletes every object the inventory records (except those
+// annotated cli-utils.sigs.k8s.io/on-remove: keep), waits until they are
+// gone, then deletes the inventory object.
+func (c *Client) Destroy(ctx context.Context, inv Inventory, o DestroyOptions) (int, error) {
+	ic, err := c.invClient()
+	if err != nil {
+		return 0, err
+	}
+	d, err := apply.NewDestroyerBuilder().WithFactory(c.Factory).WithInventoryClient(ic).Build()
+	if err != nil {
+		return 0, err
+	}
+	dry := common.DryRunNone
+	if o.DryRun {
+		dry = common.DryRunServer
+	}
+	p := newProgress(o.Progress, o.DryRun)
+	for e := range d.Run(ctx, inv.info(), apply.DestroyerOptions{
+		InventoryPolicy:         inventory.PolicyMustMatch,
+		DryRunStrategy:          dry,
+		DeleteTimeout:           o.Timeout,
+		DeletePropagationPolicy: metav1.DeletePropagationForeground,
+		EmitStatusEvents:        false,
+		ValidationPolicy:        validation.ExitEarly,
+	}) {
+		p.event(e)
+	}
+	return p.deleted, c.Explain(p.err(o.Timeout))
+}
+
+// progress prints the applier's events as they come and collects what
+// went wrong.
+type progress struct {
+	w                                 io.Writer
+	start                             time.Time
+	suffix                            string
+	applied, pruned, deleted, current int
+	failures                          []string
+	errs                              []string
+	notReady                          map[object.ObjMetadata]bool
+	last                              map[object.ObjMetadata]*pollevent.ResourceStatus
+}
+
+func newProgress(w io.Writer, dry bool) *progress {
+	if w == nil {
+		w = io.Discard
+	}
+	p := &progress{w: w, start: time.Now(), notReady: map[object.ObjMetadata]bool{}, last: map[object.ObjMetadata]*pollevent.ResourceStatus{}}
+	if dry {
+		p.suffix = " (server dry run)"
+	}
+	return p
+}
+
+// Ref names an object as vactl's messages do: "Kind namespace/name".
+func Ref(id object.ObjMetadata) string {
+	if id.Namespace == "" {
+		return id.GroupKind.Kind + " " + id.Name
+	}
+	return id.GroupKind.Kind + " " + id.Namespace + "/" + id.Name
+}
+
+func (p *progress) printf(format string, args ...any) {
+	fmt.Fprintf(p.w, "[%5.1fs] ", time.Since(p.start).Seconds())
+	fmt.Fprintf(p.w, format, args...)
+	fmt.Fprintln(p.w)
+}
+
+func (p *progress) event(e event.Event) {
+	switch e.Type {
+	case event.ErrorType:
+		p.errs = append(p.errs, e.ErrorEvent.Err.Error())
+	case event.ValidationType:
+		var refs []string
+		for _, id := range e.ValidationEvent.Identifiers {
+			refs = append(refs, Ref(id))
+		}
+		p.errs = append(p.errs, fmt.Sprintf("%s: %v", strings.Join(refs, ", "), e.ValidationEvent.Error))
+	case event.ApplyType:
+		ae := e.ApplyEvent
+		switch ae.Status {
+		case event.ApplySuccessful:
+			p.applied++
+			p.printf("applied %s%s", Ref(ae.Identifier), p.suffix)
+		case event.ApplyFailed:
+			p.failures = append(p.failures, fmt.Sprintf("apply %s: %v", Ref(ae.Identifier), ae.Error))
+			p.printf("FAILED  %s: %v", Ref(ae.Identifier), ae.Error)
+		case event.ApplySkipped:
+			p.failures = append(p.failures, fmt.Sprintf("apply %s skipped: %v", Ref(ae.Identifier), ae.Error))
+			p.printf("skipped %s: %v", Ref(ae.Identifier), ae.Error)
+		}
+	case event.PruneType:
+		pe := e.PruneEvent
+		switch pe.Status {
+		case event.PruneSuccessful:
+			p.pruned++
+			p.printf("pruned  %s%s", Ref(pe.Identifier), p.suffix)
+		case event.PruneFailed:
+			p.failures = append(p.failures, fmt.Sprintf("prune %s: %v", Ref(pe.Identifier), pe.Error))
+			p.printf("FAILED  prune %s: %v", Ref(pe.Identifier), pe.Error)
+		case event.PruneSkipped:
+			p.printf("kept    %s: %v", Ref(pe.Identifier), pe.Error)
+		}
+	case event.DeleteType:
+		de := e.DeleteEvent
+		switch de.Status {
+		case event.DeleteSuccessful:
+			p.deleted++
+			p.printf("deleted %s%s", Ref(de.Identifier), p.suffix)
+		case event.DeleteFailed:
+			p.failures = append(p.failures, fmt.Sprintf("delete %s: %v", Ref(de.Identifier), de.Error))
+			p.printf("FAILED  delete %s: %v", Ref(de.Identifier), de.Error)
+		case event.DeleteSkipped:
+			p.printf("kept    %s: %v", Ref(de.Identifier), de.Error)
+		}
+	case event.StatusType:
+		se := e.StatusEvent
+		rs := se.PollResourceInfo
+		if rs == nil {
+			return
+		}
+		if prev := p.last[se.Identifier]; prev != nil && prev.Status == rs.Status && prev.Message == rs.Message {
+			return
+		}
+		p.last[se.Identifier] = rs
+		if rs.Status == status.CurrentStatus {
+			p.printf("ready   %s: %s", Ref(se.Identifier), rs.Message)
+		} else if rs.Status != status.NotFoundStatus || p.applied == 0 {
+			p.printf("waiting %s: %s %s", Ref(se.Identifier), rs.Status, rs.Message)
+		}
+	case event.WaitType:
+		we := e.WaitEvent
+		switch we.Status {
+		case event.ReconcileSuccessful:
+			p.current++
+		case event.ReconcileTimeout, event.ReconcileFailed:
+			p.notReady[we.Identifier] = true
+		}
+	}
+}
+
+// err sums up what went wrong, nil when nothing did.
+func (p *progress) err(timeout time.Duration) error {
+	var lines []string
+	lines = append(lines, p.errs...)
+	lines = append(lines, p.failures...)
+	var waiting []string
+	for id := range p.notReady {
+		why := "no status yet"
+		if rs := p.last[id]; rs != nil {
+			why = fmt.Sprintf("%s: %s", rs.Status, rs.Message)
+		}
+		waiting = append(waiting, fmt.Sprintf("%s (%s)", Ref(id), why))
+	}
+	sort.Strings(waiting)
+	if len(waiting) > 0 {
+		lines = append(lines, fmt.Sprintf("not ready after %s: %s", timeout, strings.Join(waiting, "; ")))
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(lines, "\n"))
+}
+
+// ApplyOne server-side-applies one object as vactl, outside any inventory
+// run (setup's Namespace before the Secrets it creates; the next inventory
+// run adopts it).
+func (c *Client) ApplyOne(ctx context.Context, u *unstructured.Unstructured) error {
+	gvk := u.GroupVersionKind()
+	m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return c.Explain(err)
+	}
+	ri := c.Dynamic.Resource(m.Resource).Namespace(u.GetNamespace())
+	if _, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("apply %s %s: %w", gvk.Kind, u.GetName(), c.Explain(err))
+	}
+	return nil
+}
