@@ -1,11 +1,10 @@
-// Package adapter is test support, used by the manifests' tests, the
-// integration test and the e2e metrics provider (no shipped binary imports
-// it): it reads our Prometheus Adapter configuration (the Helm
+// Package adapter reads our Prometheus Adapter configuration (the Helm
 // chart's values file, k8s/performance/prometheus-adapter-values.yaml) and
 // renders its metricsQuery templates the way Prometheus Adapter does
 // (sigs.k8s.io/prometheus-adapter, pkg/naming/metrics_query.go: text/template
 // with << >> delimiters over Series, LabelMatchers, LabelValuesByName,
-// GroupBy and GroupBySlice), so tests can check and evaluate the exact PromQL
+// GroupBy and GroupBySlice), so vactl (lint, simulate) and the tests can check
+// and evaluate the exact PromQL
 // the HPAs will be served.
 package adapter
 

@@ -154,7 +154,7 @@ p95 over gateway.p95TargetMs, oldest job over worker.waitSLOSeconds); pod-hours
 and those of a perfect-foresight oracle; scale events; direction changes — and a
 terminal chart. The header gives the parameters, pod capacity and metrics
 pipeline in effect. --seeds N: mean and 95 % interval of each figure. --slo and
---fail-on slo turn it into a CI gate (exit 1). -o json|csv print the timelines
+--fail-on slo turn it into a CI gate (exit 1). -o json|yaml|csv print the timelines
 instead; --png draws them.
 `)
 	return b.String()

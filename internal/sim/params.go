@@ -10,7 +10,7 @@ import (
 // Times are in seconds, CPU in millicores, memory in MiB.
 type Params struct {
 	// Profile says where the values come from; a calibration run
-	// (`vactl calibrate`) fills it in, the simulator only reports it.
+	// (the planned `vactl calibrate`) will fill it in, the simulator only reports it.
 	Profile    Profile    `json:"profile"`
 	Controller Controller `json:"controller"`
 	Metrics    Pipeline   `json:"metrics"`
