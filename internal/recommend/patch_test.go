@@ -123,7 +123,10 @@ func TestPatchRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rel, _ := render.EnvDir(env)
+			rel, err := render.EnvDir(env)
+			if err != nil {
+				t.Fatal(err)
+			}
 			dir := filepath.Join(root, rel)
 			if err := recommend.AddToKustomization(filesys.MakeFsOnDisk(), dir, patches); err != nil {
 				t.Fatal(err)
