@@ -75,7 +75,9 @@ Exit codes: 0 success, 1 a constraint cannot be met (see the problems),
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.env, "env", "base", "environment: "+strings.Join(render.Envs, "|"))
+	// No default: right-sizing the wrong environment (base, say, when prod
+	// was meant) gives a plausible-looking but wrong patch.
+	f.StringVar(&o.env, "env", "", "environment to right-size: "+strings.Join(render.Envs, "|")+" (required)")
 	f.StringVar(&o.dir, "dir", "", "manifests directory laid out like k8s/performance (default: the embedded copy)")
 	f.StringVar(&o.prometheus, "prometheus", "", "Prometheus URL to read cAdvisor usage from, e.g. http://prometheus.monitoring:9090")
 	f.StringVar(&o.rangeFlag, "range", "8d", "history to read from Prometheus, a Prometheus duration (8d is the VPA's own default)")
@@ -88,6 +90,9 @@ Exit codes: 0 success, 1 a constraint cannot be met (see the problems),
 }
 
 func (o *recommendOptions) run(ctx context.Context, streams IOStreams) error {
+	if o.env == "" {
+		return usageErrorf("--env is required (%s)", strings.Join(render.Envs, ", "))
+	}
 	overlay, err := render.EnvDir(o.env)
 	if err != nil {
 		return &UsageError{Err: fmt.Errorf("--env: %w", err)}
