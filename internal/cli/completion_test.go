@@ -43,6 +43,8 @@ func TestFlagValueCompletion(t *testing.T) {
 		{[]string{"lint", "-o", ""}, []string{"text", "json", "yaml", "sarif"}},
 		{[]string{"render", "--output", ""}, []string{"yaml", "json"}},
 		{[]string{"simulate", "-o", ""}, []string{"text", "json", "yaml", "csv"}},
+		{[]string{"recommend", "-o", ""}, []string{"text", "json", "yaml", "patch"}},
+		{[]string{"recommend", "--output", "p"}, []string{"patch"}},
 		{[]string{"lint", "--fail-on", ""}, []string{"error", "warning", "info"}},
 		{[]string{"lint", "--disable", "hpa-target-kind,behavior-w"}, []string{"hpa-target-kind,behavior-window-period", "hpa-target-kind,behavior-window-grace"}},
 		{[]string{"lint", "--disable", "hpa-target-kind,hpa-target-k"}, nil}, // already given

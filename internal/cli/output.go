@@ -9,13 +9,15 @@ import (
 
 // One set of -o names for every command: text is for people; json and yaml
 // carry the same data; sarif (lint) is for code scanning; csv (simulate) is
-// timelines for spreadsheets. A command takes the subset that fits it.
+// timelines for spreadsheets; patch (recommend) is JSON 6902 patches for an
+// overlay. A command takes the subset that fits it.
 const (
 	outputText  = "text"
 	outputJSON  = "json"
 	outputYAML  = "yaml"
 	outputSARIF = "sarif"
 	outputCSV   = "csv"
+	outputPatch = "patch"
 )
 
 // outputFormatsAnnotation on an -o flag lists the formats its command

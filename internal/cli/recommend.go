@@ -18,6 +18,10 @@ import (
 	"github.com/voiceassist/autoscaling/internal/render"
 )
 
+// recommendFormats are recommend's -o values: the result as text, JSON or
+// YAML, or the overlay's patches.
+var recommendFormats = []string{outputText, outputJSON, outputYAML, outputPatch}
+
 type recommendOptions struct {
 	env        string
 	dir        string
@@ -71,27 +75,30 @@ Exit codes: 0 success, 1 a constraint cannot be met (see the problems),
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.env, "env", "base", "environment: "+strings.Join(render.Envs, "|"))
+	// No default: right-sizing the wrong environment (base, say, when prod
+	// was meant) gives a plausible-looking but wrong patch.
+	f.StringVar(&o.env, "env", "", "environment to right-size: "+strings.Join(render.Envs, "|")+" (required)")
 	f.StringVar(&o.dir, "dir", "", "manifests directory laid out like k8s/performance (default: the embedded copy)")
 	f.StringVar(&o.prometheus, "prometheus", "", "Prometheus URL to read cAdvisor usage from, e.g. http://prometheus.monitoring:9090")
 	f.StringVar(&o.rangeFlag, "range", "8d", "history to read from Prometheus, a Prometheus duration (8d is the VPA's own default)")
 	f.DurationVar(&o.step, "step", time.Minute, "Prometheus resolution: one VPA sample per step (the recommender samples once a minute)")
 	f.StringArrayVar(&o.top, "top", nil, "a 'kubectl top pods --containers' capture (repeatable)")
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text|json|yaml|patch")
+	addOutputFlag(cmd, &o.output, outputText, recommendFormats...)
 	f.StringVar(&o.patchOut, "patch-out", "", "also write the overlay's JSON 6902 patches to this file")
 	f.StringVar(&o.limitRatio, "limit-ratio", "", "allowed limit/request band as MIN-MAX (default: vactl lint's, 2-4)")
 	return cmd
 }
 
 func (o *recommendOptions) run(ctx context.Context, streams IOStreams) error {
+	if o.env == "" {
+		return usageErrorf("--env is required (%s)", strings.Join(render.Envs, ", "))
+	}
 	overlay, err := render.EnvDir(o.env)
 	if err != nil {
 		return &UsageError{Err: fmt.Errorf("--env: %w", err)}
 	}
-	switch o.output {
-	case "text", "json", "yaml", "patch":
-	default:
-		return usageErrorf("-o %q: want text, json, yaml or patch", o.output)
+	if err := checkOutput(o.output, recommendFormats); err != nil {
+		return err
 	}
 	if o.prometheus == "" && len(o.top) == 0 {
 		return usageErrorf("no usage source: give --prometheus URL or --top FILE")
@@ -147,7 +154,7 @@ func (o *recommendOptions) run(ctx context.Context, streams IOStreams) error {
 	}
 	res.Env = o.env
 
-	if o.output == "patch" || o.patchOut != "" {
+	if o.output == outputPatch || o.patchOut != "" {
 		patches, err := recommend.Patches(res)
 		if err != nil {
 			return err
@@ -161,25 +168,25 @@ func (o *recommendOptions) run(ctx context.Context, streams IOStreams) error {
 				return err
 			}
 		}
-		if o.output == "patch" {
+		if o.output == outputPatch {
 			if _, err := streams.Out.Write(b); err != nil {
 				return err
 			}
 		}
 	}
 	switch o.output {
-	case "json":
+	case outputJSON:
 		err = recommend.WriteJSON(streams.Out, res)
-	case "yaml":
+	case outputYAML:
 		err = recommend.WriteYAML(streams.Out, res)
-	case "text":
+	case outputText:
 		err = recommend.WriteText(streams.Out, res)
 	}
 	if err != nil {
 		return err
 	}
 	if len(res.Problems) > 0 {
-		if o.output == "patch" {
+		if o.output == outputPatch {
 			for _, p := range res.Problems {
 				fmt.Fprintln(streams.Err, "problem:", p)
 			}

@@ -73,18 +73,21 @@ func TestRecommendOutputs(t *testing.T) {
 func TestRecommendUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.txt")
-	os.WriteFile(bad, []byte("POD NAME CPU(cores) MEMORY(bytes)\nvoiceassist-server-7f9c6d5b8-k2x4q server 12x 1Mi\n"), 0o644)
+	if err := os.WriteFile(bad, []byte("POD NAME CPU(cores) MEMORY(bytes)\nvoiceassist-server-7f9c6d5b8-k2x4q server 12x 1Mi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"recommend", "--env", "prod"}, "no usage source"},
 		{[]string{"recommend", "--env", "nope", "--top", bad}, "--env"},
-		{[]string{"recommend", "--top", bad}, bad + ":2: column CPU(cores)"},
-		{[]string{"recommend", "--top", filepath.Join(dir, "missing.txt")}, "missing.txt"},
-		{[]string{"recommend", "--top", bad, "-o", "csv"}, "-o \"csv\""},
-		{[]string{"recommend", "--prometheus", "http://127.0.0.1:1", "--range", "soon"}, "--range"},
-		{[]string{"recommend", "--top", bad, "--limit-ratio", "4-2"}, "--limit-ratio"},
+		{[]string{"recommend", "--top", bad}, "--env is required (base, dev, staging, prod)"},
+		{[]string{"recommend", "--env", "dev", "--top", bad}, bad + ":2: column CPU(cores)"},
+		{[]string{"recommend", "--env", "dev", "--top", filepath.Join(dir, "missing.txt")}, "missing.txt"},
+		{[]string{"recommend", "--env", "dev", "--top", bad, "-o", "csv"}, "-o \"csv\""},
+		{[]string{"recommend", "--env", "dev", "--prometheus", "http://127.0.0.1:1", "--range", "soon"}, "--range"},
+		{[]string{"recommend", "--env", "dev", "--top", bad, "--limit-ratio", "4-2"}, "--limit-ratio"},
 	} {
 		_, errOut, code := run(t, c.args...)
 		if code != ExitUsage || !strings.Contains(errOut, c.want) {

@@ -13,53 +13,6 @@ import (
 
 var cpuMem = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
 
-// limitRangeDefault returns the LimitRange default limit (limit=true) or
-// default request for res in namespace.
-func (c *Context) limitRangeDefault(namespace string, res corev1.ResourceName, limit bool) (resource.Quantity, bool) {
-	for _, lr := range c.Set.LimitRanges {
-		if lr.Namespace != namespace {
-			continue
-		}
-		for _, it := range lr.Spec.Limits {
-			if it.Type != corev1.LimitTypeContainer {
-				continue
-			}
-			if limit {
-				if q, ok := it.Default[res]; ok {
-					return q, true
-				}
-			} else {
-				if q, ok := it.DefaultRequest[res]; ok {
-					return q, true
-				}
-				if q, ok := it.Default[res]; ok {
-					return q, true
-				}
-			}
-		}
-	}
-	return resource.Quantity{}, false
-}
-
-// effective returns a container's request (limit=false) or limit after
-// admission: its own, the request defaulted to the limit, or the
-// LimitRange default.
-func (c *Context) effective(namespace string, ct *corev1.Container, res corev1.ResourceName, limit bool) (resource.Quantity, bool) {
-	if limit {
-		if q, ok := ct.Resources.Limits[res]; ok {
-			return q, true
-		}
-		return c.limitRangeDefault(namespace, res, true)
-	}
-	if q, ok := ct.Resources.Requests[res]; ok {
-		return q, true
-	}
-	if q, ok := ct.Resources.Limits[res]; ok {
-		return q, true
-	}
-	return c.limitRangeDefault(namespace, res, false)
-}
-
 func checkResourcesMissing(c *Context) []Finding {
 	var out []Finding
 	for _, w := range c.Set.Workloads() {
@@ -69,10 +22,10 @@ func checkResourcesMissing(c *Context) []Finding {
 		for _, cr := range allContainers(&w.Template.Spec) {
 			var missing []string
 			for _, r := range cpuMem {
-				if _, ok := c.effective(w.Namespace, cr.C, r, false); !ok {
+				if _, ok := c.Set.Effective(w.Namespace, cr.C.Resources, r, false); !ok {
 					missing = append(missing, "requests."+string(r))
 				}
-				if _, ok := c.effective(w.Namespace, cr.C, r, true); !ok {
+				if _, ok := c.Set.Effective(w.Namespace, cr.C.Resources, r, true); !ok {
 					missing = append(missing, "limits."+string(r))
 				}
 			}
@@ -125,62 +78,18 @@ func checkLimitRatio(c *Context) []Finding {
 	return out
 }
 
-// podAmount is a pod's total request or limit of res as admission counts
-// it: the running containers together, or the largest init container if
-// that is more.
-func (c *Context) podAmount(w kube.Workload, res corev1.ResourceName, limit bool) (resource.Quantity, []string) {
-	var sum, maxInit resource.Quantity
-	var missing []string
-	for _, cr := range allContainers(&w.Template.Spec) {
-		q, ok := c.effective(w.Namespace, cr.C, res, limit)
-		if !ok {
-			missing = append(missing, cr.C.Name)
-			continue
-		}
-		if cr.Init && !cr.Sidecar {
-			if q.Cmp(maxInit) > 0 {
-				maxInit = q
-			}
-			continue
-		}
-		sum.Add(q)
-	}
-	if maxInit.Cmp(sum) > 0 {
-		return maxInit, missing
-	}
-	return sum, missing
-}
-
-var quotaKeys = []struct {
-	key   corev1.ResourceName
-	res   corev1.ResourceName
-	limit bool
-}{
-	{"limits.cpu", corev1.ResourceCPU, true},
-	{"limits.memory", corev1.ResourceMemory, true},
-	{"requests.cpu", corev1.ResourceCPU, false},
-	{"requests.memory", corev1.ResourceMemory, false},
-	{"cpu", corev1.ResourceCPU, false},
-	{"memory", corev1.ResourceMemory, false},
-}
-
 func checkQuota(c *Context) []Finding {
 	var out []Finding
 	for _, q := range c.Set.ResourceQuotas {
 		if len(q.Spec.Scopes) > 0 || q.Spec.ScopeSelector != nil {
 			continue // scoped quotas count only some pods
 		}
-		var ws []kube.Workload
-		for _, w := range c.Set.WorkloadsIn(q.Namespace) {
-			if w.Template != nil && (w.Scalable || w.TemplatePath == "") {
-				ws = append(ws, w)
-			}
-		}
+		ws := c.Set.QuotaWorkloads(q.Namespace)
 		if len(ws) == 0 {
 			continue
 		}
-		for _, k := range quotaKeys {
-			hard, ok := q.Spec.Hard[k.key]
+		for _, k := range kube.QuotaKeys {
+			hard, ok := q.Spec.Hard[k.Key]
 			if !ok {
 				continue
 			}
@@ -188,11 +97,11 @@ func checkQuota(c *Context) []Finding {
 			var parts []string
 			for _, w := range ws {
 				_, hi, scaled := c.MinMaxReplicas(w)
-				per, missing := c.podAmount(w, k.res, k.limit)
+				per, missing := c.Set.PodAmount(w.Namespace, &w.Template.Spec, k.Resource, k.Limit)
 				if len(missing) > 0 {
-					out = append(out, c.at(q, fmt.Sprintf("spec.hard[%s]", k.key),
-						fmt.Sprintf("the quota on %s rejects every pod of %s: container %s sets no %s and no LimitRange default fills it", k.key, w.Ref(), strings.Join(missing, ", "), k.key),
-						fmt.Sprintf("set %s on every container of %s, or a LimitRange default in namespace %s", k.key, w.Ref(), q.Namespace)))
+					out = append(out, c.at(q, fmt.Sprintf("spec.hard[%s]", k.Key),
+						fmt.Sprintf("the quota on %s rejects every pod of %s: container %s sets no %s and no LimitRange default fills it", k.Key, w.Ref(), strings.Join(missing, ", "), k.Key),
+						fmt.Sprintf("set %s on every container of %s, or a LimitRange default in namespace %s", k.Key, w.Ref(), q.Namespace)))
 					continue
 				}
 				tot := per.DeepCopy()
@@ -207,9 +116,9 @@ func checkQuota(c *Context) []Finding {
 				parts = append(parts, fmt.Sprintf("%s %d×%s (%s)", w.Name, hi, per.String(), src))
 			}
 			if hard.Cmp(need) < 0 {
-				out = append(out, c.at(q, fmt.Sprintf("spec.hard[%s]", k.key),
-					fmt.Sprintf("%s: %s is less than the %s the workloads need at their maxima (%s): the HPAs stop short of maxReplicas with FailedCreate when load peaks", k.key, hard.String(), fmtQuantity(need, k.res), strings.Join(parts, " + ")),
-					fmt.Sprintf("raise spec.hard[%s] to at least %s (plus room for rolling-update surge pods)", k.key, fmtQuantity(need, k.res))))
+				out = append(out, c.at(q, fmt.Sprintf("spec.hard[%s]", k.Key),
+					fmt.Sprintf("%s: %s is less than the %s the workloads need at their maxima (%s): the HPAs stop short of maxReplicas with FailedCreate when load peaks", k.Key, hard.String(), fmtQuantity(need, k.Resource), strings.Join(parts, " + ")),
+					fmt.Sprintf("raise spec.hard[%s] to at least %s (plus room for rolling-update surge pods)", k.Key, fmtQuantity(need, k.Resource))))
 			}
 		}
 		if hard, ok := q.Spec.Hard[corev1.ResourcePods]; ok {
@@ -258,7 +167,7 @@ func checkLimitRange(c *Context) []Finding {
 				if it.Type == corev1.LimitTypePod {
 					for _, r := range sortedResources(it.Max) {
 						mx := it.Max[r]
-						if tot, missing := c.podAmount(w, r, true); len(missing) == 0 && tot.Cmp(mx) > 0 {
+						if tot, missing := c.Set.PodAmount(w.Namespace, &w.Template.Spec, r, true); len(missing) == 0 && tot.Cmp(mx) > 0 {
 							out = append(out, c.at(w, w.SpecPath("containers"), fmt.Sprintf("the pod's %s limits total %s, above %s max %s: the API rejects every pod of %s", r, tot.String(), ref, mx.String(), w.Ref()),
 								fmt.Sprintf("lower the containers' %s limits or raise the LimitRange's Pod max", r)))
 						}
@@ -268,7 +177,7 @@ func checkLimitRange(c *Context) []Finding {
 				for _, cr := range allContainers(&w.Template.Spec) {
 					for _, r := range sortedResources(it.Max) {
 						mx := it.Max[r]
-						if l, ok := c.effective(w.Namespace, cr.C, r, true); ok && l.Cmp(mx) > 0 {
+						if l, ok := c.Set.Effective(w.Namespace, cr.C.Resources, r, true); ok && l.Cmp(mx) > 0 {
 							out = append(out, c.at(w, w.SpecPath(fmt.Sprintf("%s.resources.limits.%s", cr.Path, r)),
 								fmt.Sprintf("container %q: %s limit %s is above %s max %s: the API rejects every pod of %s (Forbidden: maximum %s usage per Container is %s)", cr.C.Name, r, l.String(), ref, mx.String(), w.Ref(), r, mx.String()),
 								fmt.Sprintf("lower the %s limit to at most %s, or raise the LimitRange max", r, mx.String())))
@@ -276,7 +185,7 @@ func checkLimitRange(c *Context) []Finding {
 					}
 					for _, r := range sortedResources(it.Min) {
 						mn := it.Min[r]
-						if q, ok := c.effective(w.Namespace, cr.C, r, false); ok && q.Cmp(mn) < 0 {
+						if q, ok := c.Set.Effective(w.Namespace, cr.C.Resources, r, false); ok && q.Cmp(mn) < 0 {
 							out = append(out, c.at(w, w.SpecPath(fmt.Sprintf("%s.resources.requests.%s", cr.Path, r)),
 								fmt.Sprintf("container %q: %s request %s is below %s min %s: the API rejects every pod of %s", cr.C.Name, r, q.String(), ref, mn.String(), w.Ref()),
 								fmt.Sprintf("raise the %s request to at least %s", r, mn.String())))
@@ -284,8 +193,8 @@ func checkLimitRange(c *Context) []Finding {
 					}
 					for _, r := range sortedResources(it.MaxLimitRequestRatio) {
 						mx := it.MaxLimitRequestRatio[r]
-						req, ok1 := c.effective(w.Namespace, cr.C, r, false)
-						lim, ok2 := c.effective(w.Namespace, cr.C, r, true)
+						req, ok1 := c.Set.Effective(w.Namespace, cr.C.Resources, r, false)
+						lim, ok2 := c.Set.Effective(w.Namespace, cr.C.Resources, r, true)
 						if ok1 && ok2 && !req.IsZero() && lim.AsApproximateFloat64()/req.AsApproximateFloat64() > mx.AsApproximateFloat64()+1e-9 {
 							out = append(out, c.at(w, w.SpecPath(fmt.Sprintf("%s.resources.limits.%s", cr.Path, r)),
 								fmt.Sprintf("container %q: %s limit/request %s/%s is above %s maxLimitRequestRatio %s: the API rejects every pod of %s", cr.C.Name, r, lim.String(), req.String(), ref, mx.String(), w.Ref()),

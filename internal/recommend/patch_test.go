@@ -123,7 +123,10 @@ func TestPatchRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rel, _ := render.EnvDir(env)
+			rel, err := render.EnvDir(env)
+			if err != nil {
+				t.Fatal(err)
+			}
 			dir := filepath.Join(root, rel)
 			if err := recommend.AddToKustomization(filesys.MakeFsOnDisk(), dir, patches); err != nil {
 				t.Fatal(err)
@@ -254,4 +257,91 @@ func TestQuotaFitting(t *testing.T) {
 
 func resourceCores(c float64) *resource.Quantity {
 	return resource.NewMilliQuantity(int64(c*1000), resource.DecimalSI)
+}
+
+// TestQuotaCountsSidecars: a sidecar's limit counts against the quota as
+// `vactl lint` counts it, so a fit recommend reports is one lint's quota
+// rule accepts. (recommend used to sum the app containers alone.)
+func TestQuotaCountsSidecars(t *testing.T) {
+	set := prodSet(t)
+	obs := history(set)
+	server, ok := set.Workload("Deployment", "voiceassist", "voiceassist-server")
+	if !ok {
+		t.Fatal("no Deployment voiceassist/voiceassist-server in prod")
+	}
+	always := corev1.ContainerRestartPolicyAlways
+	server.Template.Spec.InitContainers = append(server.Template.Spec.InitContainers, corev1.Container{
+		Name: "log-shipper", Image: "fluent-bit", RestartPolicy: &always,
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+		},
+	})
+	maxOf := func(w kube.Workload) float64 {
+		n := 1.0
+		if w.Replicas != nil {
+			n = float64(*w.Replicas)
+		}
+		if hpas := set.HPAsFor(w); len(hpas) > 0 {
+			n = 0
+			for _, h := range hpas {
+				n = math.Max(n, float64(h.Spec.MaxReplicas))
+			}
+		}
+		return n
+	}
+	serverMax := maxOf(server)
+	// The app containers' cpu limits at the maxima, in cores.
+	appLimits := func(r *recommend.Result) float64 {
+		total := 0.0
+		for _, c := range r.Containers {
+			w, ok := set.Workload(c.Kind, c.Namespace, c.Workload)
+			if !ok || c.Namespace != "voiceassist" || !w.Scalable {
+				continue
+			}
+			rl := c.Current
+			if c.Recommended != nil {
+				rl = *c.Recommended
+			}
+			q := rl.Limits[corev1.ResourceCPU]
+			total += maxOf(w) * q.AsApproximateFloat64()
+		}
+		return total
+	}
+	full, err := recommend.Recommend(set, obs, recommend.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for the app containers as recommended and half the sidecars.
+	hard := appLimits(full) + serverMax*0.5
+	set.ResourceQuotas[0].Spec.Hard[corev1.ResourceLimitsCPU] = *resourceCores(hard)
+	res, err := recommend.Recommend(set, obs, recommend.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	need := appLimits(res) + serverMax*1
+	t.Logf("limits.cpu: quota %.3f, need %.3f after fitting (%.3f before), %d problem(s)", hard, need, appLimits(full)+serverMax, len(res.Problems))
+	if len(res.Problems) == 0 && need > hard+1e-3 {
+		t.Fatalf("no problems, yet limits.cpu at the maxima is %.3f with the sidecars, over the quota's %.3f", need, hard)
+	}
+	if len(res.Problems) > 0 && !strings.Contains(strings.Join(res.Problems, "\n"), "spec.hard[limits.cpu]") {
+		t.Fatalf("problems %q, want one about spec.hard[limits.cpu] if any", res.Problems)
+	}
+}
+
+func prodSet(t *testing.T) *kube.Set {
+	t.Helper()
+	src, err := render.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := src.Env("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := kube.FromResMap(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
 }

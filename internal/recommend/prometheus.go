@@ -58,20 +58,20 @@ func (p Prometheus) Read(ctx context.Context, scope Scope) (*Observations, error
 	if end.IsZero() {
 		end = time.Now()
 	}
-	r := promv1.Range{Start: end.Add(-scope.Range), End: end, Step: scope.Step}
+	chunks := rangeChunks(end.Add(-scope.Range), end, scope.Step)
 	window := model.Duration(max(scope.Step, time.Minute)).String()
 	sel := selector(scope.Namespaces)
 
 	obs := &Observations{}
-	cpu, err := p.matrix(ctx, papi, fmt.Sprintf(cpuQuery, sel, window), r)
+	cpu, err := p.matrix(ctx, papi, fmt.Sprintf(cpuQuery, sel, window), chunks)
 	if err != nil {
 		return nil, err
 	}
-	mem, err := p.matrix(ctx, papi, fmt.Sprintf(memoryQuery, sel, window), r)
+	mem, err := p.matrix(ctx, papi, fmt.Sprintf(memoryQuery, sel, window), chunks)
 	if err != nil {
 		return nil, err
 	}
-	oom, err := p.matrix(ctx, papi, fmt.Sprintf(oomQuery, sel, window), r)
+	oom, err := p.matrix(ctx, papi, fmt.Sprintf(oomQuery, sel, window), chunks)
 	if err != nil {
 		return nil, err
 	}
@@ -118,16 +118,44 @@ func (p Prometheus) Read(ctx context.Context, scope Scope) (*Observations, error
 	return obs, nil
 }
 
-func (p Prometheus) matrix(ctx context.Context, papi promv1.API, q string, r promv1.Range) (model.Matrix, error) {
-	v, _, _, err := papi.QueryRange(ctx, q, r)
-	if err != nil {
-		return nil, fmt.Errorf("prometheus %s: query %s: %w", p.URL, q, err)
+// matrix runs q over each chunk and returns the series of all of them
+// (one series may come once per chunk; Read merges by timestamp).
+func (p Prometheus) matrix(ctx context.Context, papi promv1.API, q string, chunks []promv1.Range) (model.Matrix, error) {
+	var out model.Matrix
+	for _, r := range chunks {
+		v, _, _, err := papi.QueryRange(ctx, q, r)
+		if err != nil {
+			return nil, fmt.Errorf("prometheus %s: query %s from %s to %s: %w", p.URL, q, r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339), err)
+		}
+		m, ok := v.(model.Matrix)
+		if !ok {
+			return nil, fmt.Errorf("prometheus %s: query %s: got a %s, want a matrix", p.URL, q, v.Type())
+		}
+		out = append(out, m...)
 	}
-	m, ok := v.(model.Matrix)
-	if !ok {
-		return nil, fmt.Errorf("prometheus %s: query %s: got a %s, want a matrix", p.URL, q, v.Type())
+	return out, nil
+}
+
+// maxPoints is the most points Prometheus returns per series in one range
+// query ("exceeded maximum resolution of 11,000 points per timeseries").
+const maxPoints = 11000
+
+// rangeChunks splits the evaluation times start, start+step, … ≤ end into
+// ranges of at most a day (and at most maxPoints points) each. Each chunk
+// starts one step after the previous one's last point, so every evaluation
+// time of the whole range is in exactly one chunk.
+func rangeChunks(start, end time.Time, step time.Duration) []promv1.Range {
+	per := min(int64(24*time.Hour/step), maxPoints)
+	per = max(per, 1)
+	var out []promv1.Range
+	for s := start; !s.After(end); s = s.Add(time.Duration(per) * step) {
+		e := s.Add(time.Duration(per-1) * step)
+		if e.After(end) {
+			e = end
+		}
+		out = append(out, promv1.Range{Start: s, End: e, Step: step})
 	}
-	return m, nil
+	return out
 }
 
 // selector matches the namespaces and the containers proper.

@@ -131,3 +131,81 @@ func TestPrometheusSource(t *testing.T) {
 		t.Errorf("worker: %d OOMs in the estimate, want 1", w.VPA.OOMs)
 	}
 }
+
+// TestPrometheusSourceEightDays reads the default --range 8d at --step 1m
+// (11,521 points, more than the 11,000 Prometheus returns per series and
+// query) from a real Prometheus: every stored point comes back exactly
+// once, including those on the first and last step of each chunk.
+func TestPrometheusSourceEightDays(t *testing.T) {
+	end := time.Now().Add(-10 * time.Minute).Truncate(time.Minute)
+	scope := Scope{Namespaces: []string{"voiceassist"}, End: end, Range: 8 * 24 * time.Hour, Step: time.Minute}
+	start := end.Add(-scope.Range)
+	// A sparse working-set series: a point 30 s before a step is read by
+	// that step's [1m] window alone. One point every 10 minutes, and one on
+	// each side of every day boundary, the first step and the last.
+	want := map[int64]float64{} // step (unix s) → value
+	var om bytes.Buffer
+	om.WriteString("# TYPE container_memory_working_set_bytes gauge\n")
+	var stepsAt []int64
+	for m := int64(0); m <= int64(scope.Range/time.Minute); m++ {
+		if m%10 == 1 || m%1440 == 0 || m%1440 == 1439 || m == int64(scope.Range/time.Minute) {
+			stepsAt = append(stepsAt, start.Unix()+m*60)
+		}
+	}
+	for i, st := range stepsAt {
+		v := float64(i+1) * mi
+		want[st] = v
+		fmt.Fprintf(&om, "container_memory_working_set_bytes{namespace=\"voiceassist\",pod=%q,container=\"server\"} %g %d\n", serverPod, v, st-30)
+	}
+	om.WriteString("# EOF\n")
+	prom := testenv.StartPrometheusWithHistory(t, om.Bytes())
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	obs, err := Prometheus{URL: prom.URL}.Read(ctx, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]int{}
+	for _, s := range obs.Samples {
+		ts := s.Time.Unix()
+		seen[ts]++
+		if w, ok := want[ts]; !ok || s.MemoryBytes != w {
+			t.Errorf("sample at %s: memory %g, want %g (stored: %t)", s.Time.UTC(), s.MemoryBytes, w, ok)
+		}
+	}
+	for ts := range want {
+		if seen[ts] != 1 {
+			t.Errorf("step %s read %d times, want once", time.Unix(ts, 0).UTC(), seen[ts])
+		}
+	}
+	if len(obs.Samples) != len(want) {
+		t.Errorf("%d samples, want %d", len(obs.Samples), len(want))
+	}
+}
+
+func TestRangeChunks(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	end := start.Add(8 * 24 * time.Hour)
+	chunks := rangeChunks(start, end, time.Minute)
+	if len(chunks) != 9 {
+		t.Fatalf("%d chunks, want 9 (8 days and the end point)", len(chunks))
+	}
+	next := start
+	for i, c := range chunks {
+		if !c.Start.Equal(next) {
+			t.Fatalf("chunk %d starts at %s, want %s", i, c.Start, next)
+		}
+		if n := c.End.Sub(c.Start)/c.Step + 1; n > maxPoints || n > 1440 {
+			t.Fatalf("chunk %d has %d points", i, n)
+		}
+		next = c.End.Add(c.Step)
+	}
+	if !chunks[len(chunks)-1].End.Equal(end) {
+		t.Fatalf("last chunk ends at %s, want %s", chunks[len(chunks)-1].End, end)
+	}
+	// A step of 10 s: 8,640 points a day, still under the cap.
+	if c := rangeChunks(start, end, 10*time.Second); len(c) != 9 {
+		t.Fatalf("%d chunks at 10s, want 9", len(c))
+	}
+}

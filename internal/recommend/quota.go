@@ -3,27 +3,13 @@ package recommend
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/voiceassist/autoscaling/internal/kube"
 )
-
-// quotaKeys are the ResourceQuota keys that count container resources.
-var quotaKeys = []struct {
-	key   corev1.ResourceName
-	res   corev1.ResourceName
-	limit bool
-}{
-	{"limits.cpu", corev1.ResourceCPU, true},
-	{"limits.memory", corev1.ResourceMemory, true},
-	{"requests.cpu", corev1.ResourceCPU, false},
-	{"requests.memory", corev1.ResourceMemory, false},
-	{"cpu", corev1.ResourceCPU, false},
-	{"memory", corev1.ResourceMemory, false},
-}
 
 // fitQuotas checks every unscoped ResourceQuota against the workloads at
 // their maxima (HPA maxReplicas × the pod's resources, as `vactl lint`
@@ -36,28 +22,28 @@ func (p *planner) fitQuotas(res *Result) {
 			continue // a scoped quota counts only some pods
 		}
 		ref := "ResourceQuota " + q.Namespace + "/" + q.Name
-		for _, k := range quotaKeys {
-			hard, ok := q.Spec.Hard[k.key]
+		for _, k := range kube.QuotaKeys {
+			hard, ok := q.Spec.Hard[k.Key]
 			if !ok {
 				continue
 			}
-			need, parts := p.need(res, q.Namespace, k.res, k.limit)
-			if need <= units(k.res, hard) {
+			need, parts := p.need(res, q.Namespace, k.Resource, k.Limit)
+			if need <= units(k.Resource, hard) {
 				continue
 			}
-			if k.limit {
-				if p.lowerRatios(res, q.Namespace, k.res, units(k.res, hard)) {
+			if k.Limit {
+				if p.lowerRatios(res, q.Namespace, k.Resource, units(k.Resource, hard)) {
 					continue
 				}
-				need, parts = p.need(res, q.Namespace, k.res, k.limit)
+				need, parts = p.need(res, q.Namespace, k.Resource, k.Limit)
 				for i := range res.Containers {
-					if c := &res.Containers[i]; c.Namespace == q.Namespace && c.Recommended != nil && p.ratio[containerKey(c)][k.res] > p.band.Min {
-						c.Reasons = append(c.Reasons, fmt.Sprintf("%s limit lowered to %s (the band's minimum), still too much for %s spec.hard[%s] %s", k.res, short(k.res, c.Recommended.Limits[k.res]), ref, k.key, hard.String()))
+					if c := &res.Containers[i]; c.Namespace == q.Namespace && c.Recommended != nil && p.ratio[containerKey(c)][k.Resource] > p.band.Min {
+						c.Reasons = append(c.Reasons, fmt.Sprintf("%s limit lowered to %s (the band's minimum), still too much for %s spec.hard[%s] %s", k.Resource, short(k.Resource, c.Recommended.Limits[k.Resource]), ref, k.Key, hard.String()))
 					}
 				}
 			}
 			p.problem(nil, fmt.Sprintf("%s spec.hard[%s] %s is less than the %s the recommended resources need at the workloads' maxima (%s): raise it to at least %s, or lower maxReplicas",
-				ref, k.key, hard.String(), fmtUnits(k.res, need), strings.Join(parts, " + "), fmtUnits(k.res, need)))
+				ref, k.Key, hard.String(), fmtUnits(k.Resource, need), strings.Join(parts, " + "), fmtUnits(k.Resource, need)))
 		}
 	}
 	res.Problems = append(res.Problems, p.problems...)
@@ -103,25 +89,24 @@ func (p *planner) lowerRatios(res *Result, ns string, r corev1.ResourceName, har
 	return false
 }
 
-// need sums maxReplicas × the pod's request (or limit) of res over the
-// namespace's workloads, with recommended resources where there are some.
+// need sums maxReplicas × the pod's request (or limit) of r over the
+// workloads the quota counts, with recommended resources where there are
+// some. One pod counts as `vactl lint` counts it (kube.Set.PodAmount: init
+// containers and sidecars too, LimitRange defaults filled in), so a fit
+// here is a fit there.
 func (p *planner) need(res *Result, ns string, r corev1.ResourceName, limit bool) (int64, []string) {
 	var total int64
 	var parts []string
-	for _, w := range p.set.Workloads() {
-		if w.Namespace != ns {
-			continue
-		}
-		var per int64
-		for ci, ct := range w.Template.Spec.Containers {
-			rs := Resources{Requests: ct.Resources.Requests, Limits: ct.Resources.Limits}
+	for _, w := range p.set.QuotaWorkloads(ns) {
+		spec := w.Template.Spec
+		spec.Containers = slices.Clone(spec.Containers)
+		for ci := range spec.Containers {
 			if c := res.find(w, ci); c != nil && c.Recommended != nil {
-				rs = *c.Recommended
-			}
-			if q, ok := p.effective(ns, rs, r, limit); ok {
-				per += units(r, q)
+				spec.Containers[ci].Resources = corev1.ResourceRequirements{Requests: c.Recommended.Requests, Limits: c.Recommended.Limits}
 			}
 		}
+		amount, _ := p.set.PodAmount(ns, &spec, r, limit) // a container without one: lint's quota rule reports it
+		per := units(r, amount)
 		n := maxReplicas(p.set, w)
 		total += n * per
 		parts = append(parts, fmt.Sprintf("%s %d×%s", w.Name, n, fmtUnits(r, per)))
@@ -137,36 +122,4 @@ func (res *Result) find(w kube.Workload, index int) *Container {
 		}
 	}
 	return nil
-}
-
-// effective is a container's request or limit after admission: its own,
-// the request defaulted to the limit, or the LimitRange default.
-func (p *planner) effective(ns string, rs Resources, r corev1.ResourceName, limit bool) (resource.Quantity, bool) {
-	if !limit {
-		if q, ok := rs.Requests[r]; ok {
-			return q, true
-		}
-	}
-	if q, ok := rs.Limits[r]; ok {
-		return q, true
-	}
-	for _, lr := range p.set.LimitRanges {
-		if lr.Namespace != ns {
-			continue
-		}
-		for _, it := range lr.Spec.Limits {
-			if it.Type != corev1.LimitTypeContainer {
-				continue
-			}
-			if !limit {
-				if q, ok := it.DefaultRequest[r]; ok {
-					return q, true
-				}
-			}
-			if q, ok := it.Default[r]; ok {
-				return q, true
-			}
-		}
-	}
-	return resource.Quantity{}, false
 }

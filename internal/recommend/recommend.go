@@ -230,13 +230,16 @@ func hpaResources(set *kube.Set, w kube.Workload) map[string]bool {
 	return out
 }
 
-// maxReplicas is the most pods w runs: its HPA's maxReplicas, else
-// spec.replicas, else 1 — what `vactl lint`'s quota rule counts.
+// maxReplicas is the most pods w runs: the largest maxReplicas of the HPAs
+// that target it, else spec.replicas, else 1 — what `vactl lint`'s quota
+// rule counts.
 func maxReplicas(set *kube.Set, w kube.Workload) int64 {
-	for _, h := range set.HPAs {
-		if h.Namespace == w.Namespace && h.Spec.ScaleTargetRef.Kind == w.Kind && h.Spec.ScaleTargetRef.Name == w.Name {
-			return int64(h.Spec.MaxReplicas)
+	if hpas := set.HPAsFor(w); len(hpas) > 0 {
+		var n int32
+		for _, h := range hpas {
+			n = max(n, h.Spec.MaxReplicas)
 		}
+		return int64(n)
 	}
 	if w.Replicas != nil {
 		return int64(*w.Replicas)

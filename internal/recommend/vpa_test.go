@@ -34,7 +34,8 @@ func minutes(pod, ctr string, n int, f func(i int) (cpu, mem float64)) []Sample 
 // recommender wires it: the package-global default aggregation config
 // (model.NewAggregateContainerState), one ContainerState per pod, and
 // logic.CreatePodResourceRecommender. It shares no code with estimator.
-func libraryTarget(samples []Sample, ooms []OOM, requestMemory float64) logic.RecommendedContainerResources {
+func libraryTarget(t *testing.T, samples []Sample, ooms []OOM, requestMemory float64) logic.RecommendedContainerResources {
+	t.Helper()
 	agg := model.NewAggregateContainerState()
 	states := map[string]*model.ContainerState{}
 	for _, s := range samples {
@@ -45,7 +46,9 @@ func libraryTarget(samples []Sample, ooms []OOM, requestMemory float64) logic.Re
 		}
 		for _, o := range ooms {
 			if o.Pod == s.Pod && o.Time.Before(s.Time) && !o.Time.Before(s.Time.Add(-time.Minute)) {
-				_ = cs.RecordOOM(o.Time, model.MemoryAmountFromBytes(requestMemory))
+				if err := cs.RecordOOM(o.Time, model.MemoryAmountFromBytes(requestMemory)); err != nil {
+					t.Fatalf("RecordOOM %s at %s: %v", o.Pod, o.Time, err)
+				}
 			}
 		}
 		cs.AddSample(&model.ContainerUsageSample{MeasureStart: s.Time, Usage: model.CPUAmountFromCores(s.CPUCores), Resource: model.ResourceCPU})
@@ -74,7 +77,7 @@ func TestEstimateMatchesLibrary(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := findContainer(t, res, "voiceassist-server", "server")
-	want := libraryTarget(samples, nil, 512*mi)
+	want := libraryTarget(t, samples, nil, 512*mi)
 	got := c.VPA
 	if got.Target != amounts(want.Target) || got.LowerBound != amounts(want.LowerBound) || got.UpperBound != amounts(want.UpperBound) {
 		t.Fatalf("estimate %+v, library target %v lower %v upper %v", got, want.Target, want.LowerBound, want.UpperBound)
@@ -127,7 +130,7 @@ func TestPodMinimumsAndOOMBump(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = findContainer(t, res, "voiceassist-worker", "worker")
-	want := libraryTarget(busy, oom, 1024*mi)
+	want := libraryTarget(t, busy, oom, 1024*mi)
 	if c.VPA.OOMs != 1 || c.VPA.Target != amounts(want.Target) {
 		t.Fatalf("with an OOM: %d OOMs, target %s; library %s", c.VPA.OOMs, fmtAmounts(c.VPA.Target), fmtAmounts(amounts(want.Target)))
 	}
