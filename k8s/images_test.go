@@ -86,7 +86,7 @@ func overlayImages(t *testing.T, env string) []types.Image {
 // matches no container without a word, so a typo here would deploy the
 // base's tag silently.
 func TestOverlaysSetImageTags(t *testing.T) {
-	for _, env := range render.Envs[1:] {
+	for _, env := range overlayEnvs(t) {
 		t.Run(env, func(t *testing.T) {
 			imgs := overlayImages(t, env)
 			var names []string
@@ -120,7 +120,7 @@ func TestOverlaysSetImageTags(t *testing.T) {
 // image of ours moves to the registry, nothing else does.
 func TestRetargetImages(t *testing.T) {
 	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	for _, env := range render.Envs[1:] {
+	for _, env := range overlayEnvs(t) {
 		t.Run(env, func(t *testing.T) {
 			src, err := render.Embedded()
 			if err != nil {
@@ -186,4 +186,20 @@ func TestRetargetImages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// overlayEnvs is render.Envs without base, by name: the overlays, whatever
+// order Envs lists them in. It fails if base or an overlay is missing.
+func overlayEnvs(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, e := range render.Envs {
+		if e != "base" {
+			out = append(out, e)
+		}
+	}
+	if len(out) != len(render.Envs)-1 || len(out) == 0 {
+		t.Fatalf("render.Envs %q: want base and at least one overlay", render.Envs)
+	}
+	return out
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vactl's tests and the local services need on a fresh Debian
-# machine: Redis, PostgreSQL, Prometheus (with promtool), wrk, and the CA
-# bundle `make images` puts into the images (ca-certificates). Go itself
+# machine: Redis, PostgreSQL, Prometheus (with promtool), wrk, the CA
+# bundle `make images` puts into the images (ca-certificates), and git
+# (`make images` reads the commit and its time with it). Go itself
 # comes with the machine; Go modules come through the module proxy.
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
@@ -13,6 +14,7 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v wrk >/dev/null || need+=(wrk)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v make >/dev/null || need+=(make)
+command -v git >/dev/null || need+=(git)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if ((${#need[@]})); then

@@ -30,8 +30,15 @@ import (
 	"github.com/voiceassist/autoscaling/internal/ociimage"
 )
 
-// moduleDir is the module root, two levels above this package.
-var moduleDir, _ = filepath.Abs(filepath.Join("..", ".."))
+// moduleRoot is the module root, two levels above this package.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 const epoch = 1764577800 // SOURCE_DATE_EPOCH of the test builds: 2025-12-01T08:30:00Z
 
@@ -50,7 +57,7 @@ func TestMakeImagesReproducible(t *testing.T) {
 	run := func(out string) {
 		t.Helper()
 		cmd := exec.Command(tool, "--out", out, "--tag", "repro-test")
-		cmd.Dir = moduleDir
+		cmd.Dir = moduleRoot(t)
 		cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(epoch, 10))
 		start := time.Now()
 		b, err := cmd.CombinedOutput()
@@ -78,7 +85,7 @@ func TestMakeImagesReproducible(t *testing.T) {
 		t.Errorf("images.txt lists %d images, want %d:\n%s", n, len(imagebuild.Images), listA)
 	}
 
-	revision, err := exec.Command("git", "-C", moduleDir, "rev-parse", "HEAD").Output()
+	revision, err := exec.Command("git", "-C", moduleRoot(t), "rev-parse", "HEAD").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +119,10 @@ func TestMakeImagesReproducible(t *testing.T) {
 				t.Fatalf("%d layers, %v; want base + binary", len(layers), err)
 			}
 			for _, l := range layers {
-				ld, _ := l.Digest()
+				ld, err := l.Digest()
+				if err != nil {
+					t.Fatal(err)
+				}
 				blob, err := os.ReadFile(filepath.Join(dir, "blobs", ld.Algorithm, ld.Hex))
 				if err != nil {
 					t.Fatal(err)
@@ -121,7 +131,10 @@ func TestMakeImagesReproducible(t *testing.T) {
 					t.Errorf("blob %s has digest sha256:%x", ld, sum)
 				}
 			}
-			bd, _ := layers[0].Digest()
+			bd, err := layers[0].Digest()
+			if err != nil {
+				t.Fatal(err)
+			}
 			baseLayers = append(baseLayers, bd)
 
 			checkConfig(t, img, im, strings.TrimSpace(string(revision)))
@@ -170,7 +183,10 @@ func TestPushKeepsDigest(t *testing.T) {
 	if err := ociimage.WriteLayout(dir, img, local); err != nil {
 		t.Fatal(err)
 	}
-	want, _ := img.Digest()
+	want, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
@@ -269,5 +285,16 @@ func checkBinary(t *testing.T, f ociimage.FileContent, im imagebuild.Image) {
 	}
 	if !strings.Contains(string(out), "Usage") || !strings.Contains(string(out), im.Name) {
 		t.Errorf("%s --help printed no usage:\n%s", im.Name, out)
+	}
+}
+
+// An unknown --only name is a usage error (exit 2), like a bad flag, not a
+// failed build (exit 1); it is found before anything is built.
+func TestUnknownImageExits2(t *testing.T) {
+	args := os.Args
+	t.Cleanup(func() { os.Args = args })
+	os.Args = []string{"images", "--only", "bogus", "--out", t.TempDir()}
+	if code := run(); code != 2 {
+		t.Fatalf("--only bogus: exit %d, want 2", code)
 	}
 }

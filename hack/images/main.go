@@ -88,6 +88,9 @@ Flags:
 	results, err := imagebuild.Build(ctx, o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		if oe := (*imagebuild.OptionsError)(nil); errors.As(err, &oe) {
+			return 2 // usage: an unknown --only name, a bad --tag, ...
+		}
 		return 1
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)

@@ -35,12 +35,18 @@ type Values struct {
 // Rule is one discovery rule of the adapter's configuration.
 type Rule struct {
 	SeriesQuery string `json:"seriesQuery"`
-	Resources   struct {
+	// SeriesFilters is accepted (the adapter's own key), not evaluated.
+	SeriesFilters []struct {
+		Is    string `json:"is,omitempty"`
+		IsNot string `json:"isNot,omitempty"`
+	} `json:"seriesFilters,omitempty"`
+	Resources struct {
 		Overrides map[string]struct {
 			Group    string `json:"group,omitempty"`
 			Resource string `json:"resource"`
 		} `json:"overrides"`
-		Template string `json:"template,omitempty"`
+		Template   string `json:"template,omitempty"`
+		Namespaced *bool  `json:"namespaced,omitempty"`
 	} `json:"resources"`
 	Name struct {
 		Matches string `json:"matches"`

@@ -47,7 +47,7 @@ type envOptions struct {
 func (o *envOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.env, "env", "", "environment: "+strings.Join(liveEnvs(), "|")+" (required)")
 	cmd.Flags().StringVar(&o.dir, "dir", "", "manifests directory laid out like k8s/performance (default: the embedded copy)")
-	cmd.Flags().StringVar(&o.imageRegistry, "image-registry", "", "pull VoiceAssist's images from this registry/path (e.g. ghcr.io/acme: ghcr.io/acme/voiceassist-server)")
+	cmd.Flags().StringVar(&o.imageRegistry, "image-registry", "", "pull VoiceAssist's images from this registry/path (e.g. registry.example/acme: registry.example/acme/voiceassist-server)")
 	cmd.Flags().StringVar(&o.imgTag, "image-tag", "", "use this tag of VoiceAssist's images")
 }
 

@@ -62,7 +62,7 @@ the inventory records only what was applied, so a re-run continues.`,
 
   # prod, its database password generated, images from your registry
   vactl setup --env prod --context prod --create-secrets \
-      --image-registry ghcr.io/acme --image-tag 1.4.0
+      --image-registry registry.example/acme --image-tag 1.4.0
 
   # what would happen, checked by the API server
   vactl setup --env staging --dry-run=server`,

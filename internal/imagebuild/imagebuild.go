@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -214,10 +213,19 @@ func (o Options) validate() ([]Image, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, errors.New("images: " + strings.Join(problems, "; "))
+		return nil, &OptionsError{Problems: problems}
 	}
 	return images, nil
 }
+
+// OptionsError is Build's error for options that cannot work (an unknown
+// image name, a bad tag, a missing created time): the caller's input, not
+// a failed build, so a command exits 2 for it.
+type OptionsError struct {
+	Problems []string
+}
+
+func (e *OptionsError) Error() string { return "images: " + strings.Join(e.Problems, "; ") }
 
 // Names returns the names of Images.
 func Names() []string {

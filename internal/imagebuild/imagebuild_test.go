@@ -2,6 +2,7 @@ package imagebuild
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -36,8 +37,10 @@ func TestOptionsErrors(t *testing.T) {
 	} {
 		o := options(t, t.TempDir())
 		mod(&o)
-		if _, err := Build(context.Background(), o); err == nil || !strings.Contains(err.Error(), what) {
-			t.Errorf("%s: err %v", what, err)
+		_, err := Build(context.Background(), o)
+		var oe *OptionsError
+		if !errors.As(err, &oe) || !strings.Contains(err.Error(), what) {
+			t.Errorf("%s: err %v, want an *OptionsError naming it", what, err)
 		}
 	}
 	// A binary that needs cgo would need a libc the image lacks.

@@ -480,14 +480,31 @@ func noObjects(path string, dir bool) error {
 		}
 		return errors.New("no Kubernetes objects in the file")
 	}
+	return noObjectsInDir(os.DirFS(path), path)
+}
+
+// noObjectsInDir is noObjects for the directory root, read through fsys (the
+// directory itself; a test passes one that fails). A directory that cannot
+// be walked is that error, naming the subdirectory, not "no objects".
+func noObjectsInDir(fsys fs.FS, root string) error {
 	var kdirs []string
-	_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() && p != path && kustomizationFile(p) != "" {
-			kdirs = append(kdirs, p)
-			return filepath.SkipDir
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != "." && kustomizationFileIn(fsys, p) != "" {
+			kdirs = append(kdirs, filepath.Join(root, filepath.FromSlash(p)))
+			return fs.SkipDir
 		}
 		return nil
 	})
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("cannot read the directory %s: %w", filepath.Join(root, filepath.FromSlash(pe.Path)), pe.Err)
+		}
+		return fmt.Errorf("cannot read the directory: %w", err)
+	}
 	if len(kdirs) == 0 {
 		return errors.New("no Kubernetes objects in the directory (no .yaml, .yml or .json file holds one)")
 	}
@@ -517,6 +534,16 @@ func manifestFiles(dir string) ([]string, error) {
 }
 
 var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+// kustomizationFileIn is kustomizationFile for dir inside fsys.
+func kustomizationFileIn(fsys fs.FS, dir string) string {
+	for _, n := range kustomizationNames {
+		if st, err := fs.Stat(fsys, path.Join(dir, n)); err == nil && !st.IsDir() {
+			return path.Join(dir, n)
+		}
+	}
+	return ""
+}
 
 func kustomizationFile(dir string) string {
 	for _, n := range kustomizationNames {

@@ -467,11 +467,11 @@ func TestRedisMemoryUnits(t *testing.T) {
 
 func TestImageName(t *testing.T) {
 	for in, want := range map[string]string{
-		"voiceassist/server:0.1.0":               "voiceassist/server",
-		"ghcr.io/voiceassist/server:0.1.0":       "voiceassist/server",
-		"localhost:5000/voiceassist/server":      "voiceassist/server",
-		"redis:7.4-bookworm":                     "redis",
-		"voiceassist/server@sha256:0123456789ab": "voiceassist/server",
+		"voiceassist/server:0.1.0":                  "voiceassist/server",
+		"registry.example/voiceassist/server:0.1.0": "voiceassist/server",
+		"localhost:5000/voiceassist/server":         "voiceassist/server",
+		"redis:7.4-bookworm":                        "redis",
+		"voiceassist/server@sha256:0123456789ab":    "voiceassist/server",
 	} {
 		if got := imageName(in); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)

@@ -1,10 +1,12 @@
 package lint
 
 import (
+	"errors"
 	"fmt"
 	"path"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/voiceassist/autoscaling/internal/adapter"
@@ -64,10 +66,30 @@ func hasAdapterMetric(hpas []*autoscalingv2.HorizontalPodAutoscaler) bool {
 
 // adapterConfig is the adapter's own configuration file (not the chart's
 // values): rules serve custom.metrics.k8s.io, externalRules
-// external.metrics.k8s.io.
+// external.metrics.k8s.io. It is read strictly: the adapter ignores a
+// misspelt key (externalrules), so every metric it should serve would be
+// silently missing. resourceRules (metrics.k8s.io) is accepted, not read.
 type adapterConfig struct {
 	Rules         []adapter.Rule `json:"rules"`
 	ExternalRules []adapter.Rule `json:"externalRules"`
+	ResourceRules any            `json:"resourceRules,omitempty"`
+}
+
+// parseAdapterConfig reads config.yaml strictly and case-sensitively, as
+// Kubernetes reads its objects (sigs.k8s.io/json): encoding/json, under
+// sigs.k8s.io/yaml's UnmarshalStrict, matches keys case-insensitively and
+// would take externalrules for externalRules, which the adapter ignores.
+func parseAdapterConfig(data []byte) (adapterConfig, error) {
+	var cfg adapterConfig
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return cfg, err
+	}
+	strict, err := sigsjson.UnmarshalStrict(j, &cfg, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, errors.Join(strict...)
 }
 
 // inputAdapterRules finds the adapter's ConfigMap in the input (the Helm
@@ -80,10 +102,10 @@ func inputAdapterRules(c *Context) (scrape.Rules, *Finding) {
 		if !ok || cm.Labels["app.kubernetes.io/name"] != "prometheus-adapter" && cm.Name != "adapter-config" {
 			continue
 		}
-		var cfg adapterConfig
-		if err := yaml.Unmarshal([]byte(data), &cfg); err != nil {
+		cfg, err := parseAdapterConfig([]byte(data))
+		if err != nil {
 			f := c.at(cm, "data.config.yaml", fmt.Sprintf("the Prometheus Adapter configuration does not parse: %v; no custom or external metric can be served", err),
-				"fix the YAML of config.yaml (rules, externalRules)")
+				"fix config.yaml: valid YAML, and only the adapter's keys (rules, externalRules, resourceRules; in a rule seriesQuery, seriesFilters, resources, name, metricsQuery)")
 			return scrape.Rules{}, &f
 		}
 		return scrape.Rules{Source: fmt.Sprintf("ConfigMap %s/%s", cm.Namespace, cm.Name), Custom: cfg.Rules, External: cfg.ExternalRules}, nil

@@ -101,7 +101,7 @@ func portList(ct *corev1.Container) string {
 }
 
 // imageName strips the registry host and the tag or digest:
-// "ghcr.io/voiceassist/server:1.0" → "voiceassist/server".
+// "registry.example/voiceassist/server:1.0" → "voiceassist/server".
 func imageName(image string) string {
 	if i := strings.IndexByte(image, '@'); i >= 0 {
 		image = image[:i]

@@ -59,8 +59,8 @@ func TestBuildConfig(t *testing.T) {
 	// (TestWriteLayoutAndTarball): in memory, go-containerregistry's layers
 	// report empty annotation maps that their JSON omits, which validate
 	// flags although the bytes are right.
-	if mt, _ := img.MediaType(); mt != types.OCIManifestSchema1 {
-		t.Errorf("manifest media type %s, want OCI", mt)
+	if mt, err := img.MediaType(); err != nil || mt != types.OCIManifestSchema1 {
+		t.Errorf("manifest media type %s (%v), want OCI", mt, err)
 	}
 	m, err := img.Manifest()
 	if err != nil {
@@ -230,19 +230,31 @@ func TestLayerOrderIndependent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d1, _ := l1.Digest()
-	d2, _ := l2.Digest()
+	d1, err := l1.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := l2.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d1 != d2 {
 		t.Errorf("same files in another order: %s vs %s", d1, d2)
 	}
-	rc, _ := l1.Uncompressed()
+	rc, err := l1.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	var got []string
 	for {
 		h, err := tr.Next()
-		if err != nil {
+		if err == io.EOF {
 			break
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 		got = append(got, h.Name)
 	}
@@ -315,8 +327,14 @@ func TestWriteLayoutAndTarball(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The tarball rebuilds the manifest, but config and layers are ours.
-	cn, _ := tb.ConfigName()
-	want, _ := img.ConfigName()
+	cn, err := tb.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cn != want {
 		t.Errorf("tarball config %s, want %s", cn, want)
 	}

@@ -15,8 +15,8 @@ import (
 // services, whatever registry or repository path they carry.
 var OurImages = []string{"voiceassist-server", "voiceassist-worker", "queue-exporter"}
 
-// Retarget points our images at registry (e.g. ghcr.io/acme, giving
-// ghcr.io/acme/voiceassist-server) and/or tag with kustomize's own images
+// Retarget points our images at registry (e.g. registry.example/acme, giving
+// registry.example/acme/voiceassist-server) and/or tag with kustomize's own images
 // transformer (the `images:` field, what `kustomize edit set image` writes),
 // run over the build. Images are recognized by their last path element, so
 // it works whether the overlays already rename them or not; other images

@@ -14,12 +14,12 @@ func TestRetarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := Retarget(m, "ghcr.io/acme/", "1.2.3")
+	out, err := Retarget(m, "registry.example/acme/", "1.2.3")
 	if err != nil {
 		t.Fatal(err)
 	}
 	y, _ := out.AsYaml()
-	for _, want := range []string{"image: ghcr.io/acme/voiceassist-server:1.2.3", "image: ghcr.io/acme/voiceassist-worker:1.2.3", "image: ghcr.io/acme/queue-exporter:1.2.3"} {
+	for _, want := range []string{"image: registry.example/acme/voiceassist-server:1.2.3", "image: registry.example/acme/voiceassist-worker:1.2.3", "image: registry.example/acme/queue-exporter:1.2.3"} {
 		if !strings.Contains(string(y), want) {
 			t.Errorf("no %q in the retargeted build", want)
 		}

@@ -105,7 +105,7 @@ func TestExporting(t *testing.T) {
 			t.Errorf("%+v exporting %s: %s (%s), want %s", tc.t, tc.series, v, why, tc.verdict)
 		}
 	}
-	if s, ok := Exports("ghcr.io/acme/voiceassist-server:1.2"); !ok || len(s) == 0 {
+	if s, ok := Exports("registry.example/acme/voiceassist-server:1.2"); !ok || len(s) == 0 {
 		t.Error("a retargeted registry must keep the image known")
 	}
 }

@@ -17,15 +17,17 @@ import (
 // TestCommandSIGTERM runs the command as cmd/voiceassist-server does,
 // against real PostgreSQL and Redis configured only through environment
 // variables, uploads a job, then cancels its context (SIGTERM): /ready must
-// fail at once while requests are still served, and it must exit 0 after
-// the pre-stop delay and well within the grace period, logging JSON
-// throughout.
+// fail while requests are still served (during the pre-stop delay), and it
+// must exit 0 after the pre-stop delay and within the grace period,
+// logging JSON throughout. The pre-stop delay is 3 s so that polling for
+// the 503 has several seconds on a loaded machine: the order of events is
+// asserted, not how fast the scheduler runs them.
 func TestCommandSIGTERM(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	rd := testenv.StartRedis(t)
 	s := testenv.StartService(t, server.Command, map[string]string{
 		"DATABASE_URL": pg.DSN, "REDIS_ADDR": rd.Addr, "QUEUE_NAME": "bin-test", "LOG_LEVEL": "debug",
-	}, "--pre-stop-delay=1s", "--shutdown-grace=5s")
+	}, "--pre-stop-delay=3s", "--shutdown-grace=20s")
 	s.WaitReady(t, 20*time.Second)
 	get := func(p string) int {
 		c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -43,34 +45,43 @@ func TestCommandSIGTERM(t *testing.T) {
 		samples[i] = 0.3 * math.Sin(float64(i)/5)
 	}
 	var body bytes.Buffer
-	_ = audio.Encode(&body, &audio.Clip{SampleRate: 16000, Channels: [][]float64{samples}})
+	if err := audio.Encode(&body, &audio.Clip{SampleRate: 16000, Channels: [][]float64{samples}}); err != nil {
+		t.Fatal(err)
+	}
 	res, err := http.Post(s.URL+"/v1/jobs", "audio/wav", &body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(res.Body)
+	b, err := io.ReadAll(res.Body)
 	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res.StatusCode != 202 {
 		t.Fatalf("upload = %d %s", res.StatusCode, b)
 	}
 
 	start := time.Now()
 	s.SIGTERM()
-	deadline := time.Now().Add(500 * time.Millisecond)
-	for get("/ready") != 503 {
-		if time.Now().After(deadline) {
-			t.Fatal("/ready not 503 within 500 ms of SIGTERM")
+	// Poll for the state: /ready turns 503 while the server still serves.
+	// After the pre-stop delay it stops listening (get returns -1), so a
+	// 503 never seen in this window is a failure, not a slow machine.
+	for c := get("/ready"); c != 503; c = get("/ready") {
+		if c == -1 || time.Since(start) > 3*time.Second {
+			t.Fatalf("/ready = %d, not 503 during the 3 s pre-stop delay after SIGTERM", c)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	if c := get("/health"); c != 200 {
 		t.Errorf("/health during pre-stop delay = %d, want 200", c)
 	}
-	if code := s.Wait(t, 10*time.Second); code != 0 {
+	if code := s.Wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d\n%s", code, s.Stderr())
 	}
-	if took := time.Since(start); took < 900*time.Millisecond || took > 5*time.Second {
-		t.Errorf("exited %s after SIGTERM; want after the 1 s pre-stop delay and within the 5 s grace", took)
+	// The lower bound cannot flake (the delay starts after SIGTERM); the
+	// upper one is the 20 s grace itself, not a guess at the machine's speed.
+	if took := time.Since(start); took < 3*time.Second || took > 20*time.Second {
+		t.Errorf("exited %s after SIGTERM; want after the 3 s pre-stop delay and within the 20 s grace", took)
 	}
 
 	lines, bad := s.Logs()

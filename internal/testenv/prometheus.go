@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,8 +16,19 @@ import (
 type Prometheus struct {
 	// URL is the server's HTTP API root, http://127.0.0.1:<port>.
 	URL string
-	cmd *exec.Cmd
-	dir string
+	// Dir holds its config (prometheus.yml), TSDB (data) and log.
+	Dir    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// StartPrometheus starts prometheus on config (a prometheus.yml) with an
+// empty TSDB on a free loopback port and waits until it is ready. This and
+// StartPrometheusWithHistory are the one way tests start a Prometheus.
+func StartPrometheus(tb testing.TB, config []byte) *Prometheus {
+	tb.Helper()
+	dir := tb.TempDir()
+	return startPrometheus(tb, dir, config, filepath.Join(dir, "data"))
 }
 
 // StartPrometheusWithHistory backfills openMetrics (an OpenMetrics text
@@ -27,7 +39,6 @@ type Prometheus struct {
 func StartPrometheusWithHistory(tb testing.TB, openMetrics []byte) *Prometheus {
 	tb.Helper()
 	promtool := lookPath(tb, "promtool")
-	bin := lookPath(tb, "prometheus")
 	dir := tb.TempDir()
 	data := filepath.Join(dir, "data")
 	src := filepath.Join(dir, "history.om")
@@ -37,31 +48,60 @@ func StartPrometheusWithHistory(tb testing.TB, openMetrics []byte) *Prometheus {
 	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", src, data).CombinedOutput(); err != nil {
 		tb.Fatalf("testenv: promtool tsdb create-blocks-from openmetrics: %v\n%s", err, out)
 	}
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1m\n"), 0o644); err != nil {
-		tb.Fatalf("testenv: %v", err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
-	log, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
-		tb.Fatalf("testenv: %v", err)
-	}
-	p := &Prometheus{URL: "http://" + addr, dir: dir}
-	p.cmd = exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+data,
-		"--web.listen-address="+addr, "--storage.tsdb.retention.time=15d")
-	p.cmd.Stdout, p.cmd.Stderr = log, log
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("testenv: start prometheus: %v", err)
-	}
-	tb.Cleanup(func() { p.stop(); log.Close() })
-	if err := waitReady(p.URL+"/-/ready", 60*time.Second); err != nil {
-		tb.Fatalf("testenv: prometheus: %v\n%s", err, readFile(log.Name()))
-	}
-	return p
+	return startPrometheus(tb, dir, []byte("global:\n  scrape_interval: 1m\n"), data)
 }
 
-// waitReady polls a readiness endpoint until it answers 200.
-func waitReady(url string, timeout time.Duration) error {
+// startPrometheus writes config into dir and starts prometheus on the TSDB
+// in data. FreePort's port is free when asked but may be taken (by a test
+// in a parallel package) before prometheus binds it: a start that fails
+// with "address already in use" is retried on another port.
+func startPrometheus(tb testing.TB, dir string, config []byte, data string) *Prometheus {
+	tb.Helper()
+	bin := lookPath(tb, "prometheus")
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, config, 0o644); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	logPath := filepath.Join(dir, "prometheus.log")
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		log, err := os.Create(logPath)
+		if err != nil {
+			tb.Fatalf("testenv: %v", err)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
+		p := &Prometheus{URL: "http://" + addr, Dir: dir, exited: make(chan struct{})}
+		p.cmd = exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+data,
+			"--web.listen-address="+addr, "--storage.tsdb.retention.time=15d")
+		p.cmd.Stdout, p.cmd.Stderr = log, log
+		// Killed with the test binary, should it die before its cleanup.
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := p.cmd.Start(); err != nil {
+			log.Close()
+			tb.Fatalf("testenv: start prometheus: %v", err)
+		}
+		go func() { _ = p.cmd.Wait(); close(p.exited) }()
+		err = p.waitReady(60 * time.Second)
+		if err == nil {
+			tb.Cleanup(func() { p.stop(); log.Close() })
+			return p
+		}
+		p.stop()
+		log.Close()
+		out := readFile(logPath)
+		if attempt < attempts && strings.Contains(out, "address already in use") {
+			continue
+		}
+		tb.Fatalf("testenv: prometheus: %v\n%s", err, out)
+	}
+}
+
+// Log is what prometheus wrote so far.
+func (p *Prometheus) Log() string { return readFile(filepath.Join(p.Dir, "prometheus.log")) }
+
+// waitReady polls /-/ready until it answers 200, or prometheus exits.
+func (p *Prometheus) waitReady(timeout time.Duration) error {
+	url := p.URL + "/-/ready"
 	deadline := time.Now().Add(timeout)
 	c := &http.Client{Timeout: time.Second}
 	for {
@@ -76,21 +116,25 @@ func waitReady(url string, timeout time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s not ready after %s: %w", url, timeout, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-p.exited:
+			return fmt.Errorf("prometheus exited (%v) before %s was ready", p.cmd.ProcessState, url)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
 func (p *Prometheus) stop() {
-	if p.cmd.Process == nil || p.cmd.ProcessState != nil {
+	select {
+	case <-p.exited:
 		return
+	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.exited:
 	case <-time.After(10 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-done
+		<-p.exited
 	}
 }

@@ -83,6 +83,29 @@ func quietLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.Discard, nil))
 }
 
+// countMessage is a slog.Handler that counts the records with message msg:
+// a test waits on a logged event instead of sleeping.
+type countMessage struct {
+	slog.Handler
+	msg string
+	n   *atomic.Int64
+}
+
+func (h countMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h countMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return countMessage{h.Handler.WithAttrs(as), h.msg, h.n}
+}
+
+func (h countMessage) WithGroup(g string) slog.Handler {
+	return countMessage{h.Handler.WithGroup(g), h.msg, h.n}
+}
+
 // running is a worker started in this process.
 type running struct {
 	w    *worker.Worker
@@ -388,7 +411,10 @@ func TestWorker(t *testing.T) {
 		r := start(t, e.rdb, e.st, worker.Config{Queue: name, SimulateWork: time.Minute, DrainTimeout: 300 * time.Millisecond})
 		id := newJob(t, e, r.w.Queue(), wav(t, 0.5))
 		waitStatus(t, e.st, id, store.StatusProcessing, 10*time.Second)
-		if took := r.shutdown(t, 5*time.Second); took > 2*time.Second {
+		// Generous for a loaded machine, yet far below the 1-minute job a
+		// drain ignoring its timeout would wait for; the job's release is
+		// asserted on the queue below.
+		if took := r.shutdown(t, 30*time.Second); took > 15*time.Second {
 			t.Errorf("shutdown took %v with a 300ms drain timeout", took)
 		}
 		s := stats(t, r.w.Queue())
@@ -433,7 +459,8 @@ func TestWorker(t *testing.T) {
 // worker keeps running through the outage and processes jobs afterwards.
 func TestReadyFollowsRedisOutage(t *testing.T) {
 	e := newEnv(t)
-	r := start(t, e.rdb, e.st, worker.Config{})
+	var claimFailed atomic.Int64
+	r := start(t, e.rdb, e.st, worker.Config{Logger: slog.New(countMessage{quietLogger(t).Handler(), "claim failed; retrying", &claimFailed})})
 	ts := httptest.NewServer(r.w.Handler())
 	defer ts.Close()
 	if code, body := get(t, ts.URL+"/ready"); code != 200 {
@@ -447,7 +474,9 @@ func TestReadyFollowsRedisOutage(t *testing.T) {
 	if code, _ := get(t, ts.URL+"/health"); code != 200 {
 		t.Fatalf("/health with Redis down: %d (liveness must not depend on Redis)", code)
 	}
-	time.Sleep(300 * time.Millisecond) // let consumers hit the outage
+	// The consumers hit the outage (the event, not a sleep) before Redis
+	// comes back.
+	waitFor(t, 15*time.Second, "a consumer to fail a claim on the outage", func() bool { return claimFailed.Load() > 0 })
 	e.redis.Start()
 	waitFor(t, 15*time.Second, "/ready after Redis is back", func() bool { c, _ := get(t, ts.URL+"/ready"); return c == 200 })
 	id := newJob(t, e, r.w.Queue(), wav(t, 0.5))

@@ -12,16 +12,17 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
 
 	"github.com/voiceassist/autoscaling/internal/kube"
 	"github.com/voiceassist/autoscaling/internal/render"
 	"github.com/voiceassist/autoscaling/internal/scrape"
+	"github.com/voiceassist/autoscaling/internal/testenv"
 )
 
 func env(t *testing.T, name string) *kube.Set {
@@ -101,19 +102,18 @@ func sdTargets(set *kube.Set, role, addr string) []map[string]any {
 	return out
 }
 
-// activeTargets runs Debian's Prometheus on cfg and returns its active
+// activeTargets runs Debian's Prometheus (testenv.StartPrometheus) on cfg and returns its active
 // targets as "job service pod path" and its dropped-target count, once
 // every target of the SD answer has been either kept or dropped.
 func activeTargets(t *testing.T, install scrape.Install, set *kube.Set) ([]string, int) {
 	t.Helper()
-	prom, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatal("prometheus not on PATH: run scripts/setup-debian.sh (Debian's prometheus package)")
-	}
 	metrics := httptest.NewServer(http.NotFoundHandler())
 	defer metrics.Close()
 	addr := strings.TrimPrefix(metrics.URL, "http://")
-	host, port, _ := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	groups := sdTargets(set, Role(install), addr)
 	if install == scrape.Annotations {
 		// The chart builds the address from the pod IP and the port annotation.
@@ -127,7 +127,9 @@ func activeTargets(t *testing.T, install scrape.Install, set *kube.Set) ([]strin
 	}
 	sd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(groups)
+		if err := json.NewEncoder(w).Encode(groups); err != nil {
+			t.Errorf("serving SD targets: %v", err)
+		}
 	}))
 	defer sd.Close()
 
@@ -135,29 +137,27 @@ func activeTargets(t *testing.T, install scrape.Install, set *kube.Set) ([]strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	file := filepath.Join(dir, "prometheus.yml")
+	file := filepath.Join(t.TempDir(), "prometheus.yml")
 	if err := os.WriteFile(file, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("promtool", "check", "config", file).CombinedOutput(); err != nil {
 		t.Fatalf("promtool check config: %v\n%s\n%s", err, out, cfg)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Every job sees every SD target: kept in one job or dropped.
+	var parsed struct {
+		ScrapeConfigs []struct {
+			JobName string `json:"job_name"`
+		} `json:"scrape_configs"`
 	}
-	web := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(prom, "--config.file="+file, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+web, "--log.level=warn")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	logf, _ := os.Create(filepath.Join(dir, "log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if err := yaml.Unmarshal(cfg, &parsed); err != nil {
+		t.Fatalf("generated config is not YAML: %v\n%s", err, cfg)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait(); logf.Close() }()
+	jobs := len(parsed.ScrapeConfigs)
+	if jobs == 0 {
+		t.Fatalf("generated config has no scrape_configs:\n%s", cfg)
+	}
+	prom := testenv.StartPrometheus(t, cfg)
 
 	var body struct {
 		Data struct {
@@ -171,19 +171,17 @@ func activeTargets(t *testing.T, install scrape.Install, set *kube.Set) ([]strin
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		body.Data.Active, body.Data.Dropped = nil, nil
-		resp, err := http.Get("http://" + web + "/api/v1/targets?state=any")
+		resp, err := http.Get(prom.URL + "/api/v1/targets?state=any")
 		if err == nil {
-			json.NewDecoder(resp.Body).Decode(&body)
+			err = json.NewDecoder(resp.Body).Decode(&body)
 			resp.Body.Close()
-			// Every job sees every SD target: kept in one job or dropped.
-			jobs := strings.Count(string(cfg), "job_name:")
-			if len(body.Data.Active) > 0 && len(body.Data.Active)+len(body.Data.Dropped) == jobs*len(groups) {
+			if err == nil && len(body.Data.Active) > 0 && len(body.Data.Active)+len(body.Data.Dropped) == jobs*len(groups) {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Fatalf("Prometheus never settled its targets (%d active, %d dropped of %d): %v\n%s", len(body.Data.Active), len(body.Data.Dropped), len(groups), err, log)
+			t.Fatalf("Prometheus never settled its targets (%d active, %d dropped of %d jobs x %d targets): %v\n%s",
+				len(body.Data.Active), len(body.Data.Dropped), jobs, len(groups), err, prom.Log())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
