@@ -127,13 +127,9 @@ func (o *recommendOptions) run(ctx context.Context, streams IOStreams) error {
 	if err != nil {
 		return err
 	}
-	m, err := src.Env(o.env)
+	set, err := src.EnvSet(o.env)
 	if err != nil {
 		return err
-	}
-	set, err := kube.FromResMap(m)
-	if err != nil {
-		return fmt.Errorf("env %s: %w", o.env, err)
 	}
 
 	var sources []recommend.Source

@@ -14,11 +14,7 @@ func envSet(t *testing.T, env string) *kube.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := src.Env(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := kube.FromResMap(m)
+	set, err := src.EnvSet(env)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,11 +92,7 @@ func TestPatchRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := src.Env(env)
-			if err != nil {
-				t.Fatal(err)
-			}
-			set, err := kube.FromResMap(m)
+			set, err := src.EnvSet(env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,13 +128,9 @@ func TestPatchRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			m, err = src.Env(env)
+			patched, err := src.EnvSet(env)
 			if err != nil {
 				t.Fatalf("kustomize build of the patched overlay: %v", err)
-			}
-			patched, err := kube.FromResMap(m)
-			if err != nil {
-				t.Fatal(err)
 			}
 			for _, c := range res.Containers {
 				w, ok := patched.Workload(c.Kind, c.Namespace, c.Workload)
@@ -193,11 +185,7 @@ func TestQuotaFitting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := src.Env("prod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := kube.FromResMap(m)
+	set, err := src.EnvSet("prod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,11 +323,7 @@ func prodSet(t *testing.T) *kube.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := src.Env("prod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := kube.FromResMap(m)
+	set, err := src.EnvSet("prod")
 	if err != nil {
 		t.Fatal(err)
 	}

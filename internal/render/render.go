@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/voiceassist/autoscaling/internal/kube"
 	"github.com/voiceassist/autoscaling/k8s"
 )
 
@@ -104,6 +105,20 @@ func (s Source) Env(env string) (resmap.ResMap, error) {
 		return nil, err
 	}
 	return Build(s.FS, path.Join(s.Root, rel))
+}
+
+// EnvSet builds one environment and indexes its objects by kind, the way
+// vactl's commands and their tests read them.
+func (s Source) EnvSet(env string) (*kube.Set, error) {
+	m, err := s.Env(env)
+	if err != nil {
+		return nil, err
+	}
+	set, err := kube.FromResMap(m)
+	if err != nil {
+		return nil, fmt.Errorf("env %s: %w", env, err)
+	}
+	return set, nil
 }
 
 // MetricsServer builds one metrics-server variant of the source.
