@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -624,14 +623,4 @@ func rollback(in *Inputs) Item {
 	}
 	cur, prev := revs[len(revs)-1], revs[len(revs)-2]
 	return it.with(Pass, "", "current "+describe(cur), "vactl rollback re-applies "+describe(prev), "procedure: "+RunbookFile+"#rolling-back")
-}
-
-// sortedKeys is for stable evidence.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

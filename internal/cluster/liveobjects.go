@@ -168,3 +168,9 @@ func matches(pe fieldpath.PathElement, i int, e any) bool {
 	}
 	return false
 }
+
+// APIServiceAvailable reports whether the APIService (v1beta1.metrics.k8s.io,
+// say) exists with Available=True, and why not, as preflight reads it.
+func (c *Client) APIServiceAvailable(ctx context.Context, name string) (bool, string, error) {
+	return c.apiServiceAvailable(ctx, name)
+}
