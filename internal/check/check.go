@@ -360,7 +360,7 @@ func pdbs(in *Inputs) Item {
 			ok = append(ok, fmt.Sprintf("%s: %d of %d pods healthy, %d disruption(s) allowed", ref, p.Status.CurrentHealthy, p.Status.ExpectedPods, p.Status.DisruptionsAllowed))
 		default:
 			if why, intended := blocksOnPurpose(p); intended {
-				ok = append(ok, fmt.Sprintf("%s: blocks eviction on purpose (%s: %q); drain as docs/runbook.md says", ref, lint.BlocksEvictionAnnotation, why))
+				ok = append(ok, fmt.Sprintf("%s: blocks eviction on purpose (%s: %q); drain as k8s/performance/README.md, \"Draining a node that runs a database\", says", ref, lint.BlocksEvictionAnnotation, why))
 			} else {
 				bad = append(bad, fmt.Sprintf("%s: 0 disruptions allowed (%d of %d pods healthy, %d desired): a node drain blocks", ref, p.Status.CurrentHealthy, p.Status.ExpectedPods, p.Status.DesiredHealthy))
 			}
