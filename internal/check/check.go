@@ -288,7 +288,11 @@ func hpas(in *Inputs) Item {
 		case "prune":
 			bad = append(bad, ch.Ref+": in the cluster, not in environment "+in.Env)
 		default:
-			bad = append(bad, ch.Ref+": differs from environment "+in.Env+" (vactl diff shows how)")
+			msg := ch.Ref + ": differs from environment " + in.Env + " (vactl diff shows how)"
+			if eds := handEditors(in.LiveHPAs, ch.Ref); len(eds) > 0 {
+				msg += "; fields of it are owned by " + strings.Join(eds, ", ") + " (a hand edit): vactl setup --force-conflicts takes them back"
+			}
+			bad = append(bad, msg)
 		}
 	}
 	for i := range in.LiveHPAs {
@@ -315,6 +319,23 @@ func hpas(in *Inputs) Item {
 		return it.with(Fail, "re-apply the environment (vactl setup --env "+in.Env+") to undo hand edits; for ScalingActive or <unknown> metrics see vactl doctor", append(bad, ok...)...)
 	}
 	return it.with(Pass, "", ok...)
+}
+
+// handEditors are the field managers other than vactl that changed the
+// HPA ref through the main resource (kubectl edit, patch, apply), in order.
+func handEditors(hs []autoscalingv2.HorizontalPodAutoscaler, ref string) []string {
+	var out []string
+	for i := range hs {
+		if "HorizontalPodAutoscaler "+hs[i].Namespace+"/"+hs[i].Name != ref {
+			continue
+		}
+		for _, m := range hs[i].ManagedFields {
+			if m.Subresource == "" && m.Manager != cluster.FieldManager && !slices.Contains(out, m.Manager) {
+				out = append(out, m.Manager)
+			}
+		}
+	}
+	return out
 }
 
 func minReplicas(h *autoscalingv2.HorizontalPodAutoscaler) int32 {

@@ -191,7 +191,11 @@ func TestHPAs(t *testing.T) {
 	in := healthy(t)
 	expect(t, in, IDHPAs, Pass, "HorizontalPodAutoscaler voiceassist/voiceassist-server-hpa: as rendered, min 3 max 15, 1 metrics read")
 	in.HPAChanges = []cluster.Change{{Ref: "HorizontalPodAutoscaler voiceassist/voiceassist-server-hpa", Action: "update", Diff: "-  maxReplicas: 12\n+  maxReplicas: 15"}}
-	expect(t, in, IDHPAs, Fail, "differs from environment prod")
+	expect(t, in, IDHPAs, Fail, "differs from environment prod (vactl diff shows how)")
+	in.LiveHPAs[0].ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "vactl", Operation: metav1.ManagedFieldsOperationApply},
+		{Manager: "kubectl-patch", Operation: metav1.ManagedFieldsOperationUpdate},
+		{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status"}}
+	expect(t, in, IDHPAs, Fail, "fields of it are owned by kubectl-patch (a hand edit): vactl setup --force-conflicts takes them back")
 	in.HPAChanges = []cluster.Change{{Ref: "HorizontalPodAutoscaler voiceassist/voiceassist-server-hpa", Action: "create"}}
 	expect(t, in, IDHPAs, Fail, "not in the cluster")
 

@@ -127,7 +127,10 @@ func gatherHPAs(ctx context.Context, c *cluster.Client, o Options, in *Inputs) {
 	}
 	// The diff of `vactl diff`, of the HPAs alone: its prune list then
 	// holds every other inventory object too, of which only HPAs count.
-	changes, err := c.Diff(ctx, objs, cluster.AppInventory, false)
+	// Forced, as `setup --force-conflicts` applies: a field a hand edit
+	// took over would otherwise fail the dry run with a conflict instead
+	// of showing as the difference it is.
+	changes, err := c.Diff(ctx, objs, cluster.AppInventory, true)
 	if err != nil {
 		in.DiffErr = err
 	}

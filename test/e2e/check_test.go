@@ -179,7 +179,7 @@ func TestCheck(t *testing.T) {
 		}
 		items, code := checkJSON(t)
 		want(t, items, check.IDLimits, check.Fail, "limitrange-max-below-limits Deployment voiceassist/voiceassist-server")
-		want(t, items, check.IDHPAs, check.Fail, "HorizontalPodAutoscaler voiceassist/voiceassist-worker-hpa: differs from environment dev")
+		want(t, items, check.IDHPAs, check.Fail, "HorizontalPodAutoscaler voiceassist/voiceassist-worker-hpa: differs from environment dev (vactl diff shows how); fields of it are owned by kubectl-patch")
 		if code != 1 {
 			t.Errorf("check: exit %d, want 1", code)
 		}
