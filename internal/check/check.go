@@ -258,6 +258,9 @@ func limits(in *Inputs) Item {
 	}
 	others := l.Report.Count(lint.Error) + l.Report.Count(lint.Warning) - len(bad)
 	note := fmt.Sprintf("vactl lint --live: %d error(s), %d warning(s) in all (%d accepted) over %d live objects", l.Report.Count(lint.Error), l.Report.Count(lint.Warning), l.Report.Accepted(), len(l.Objects))
+	if len(l.Missing) > 0 {
+		note += fmt.Sprintf("; %d object(s) vactl applied are not in the cluster: %s (vactl diff)", len(l.Missing), strings.Join(l.Missing, ", "))
+	}
 	if len(bad) > 0 {
 		return it.with(Fail, "set requests and limits for cpu and memory on every container in the manifests and re-apply (vactl setup); a hand edit shows in vactl diff",
 			append(bad, note)...)

@@ -183,6 +183,8 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	expect(t, in, IDLimits, Fail, "limitrange-max-below-limits Deployment voiceassist/voiceassist-server")
+	in.Lint.Missing = []string{"ConfigMap voiceassist/voiceassist-redis-config"}
+	expect(t, in, IDLimits, Fail, "1 object(s) vactl applied are not in the cluster: ConfigMap voiceassist/voiceassist-redis-config (vactl diff)")
 	in.LintErr = errors.New("none of the objects is in the cluster")
 	expect(t, in, IDLimits, Unknown, "none of the objects")
 }
