@@ -36,7 +36,7 @@ func WriteText(w io.Writer, r *Report) error {
 // for the items that did not pass.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "### Production checklist: `%s`\n\n", r.Env)
-	fmt.Fprintf(w, "Checked %s by `vactl check` (%s) against %s.\n\n", r.Time.UTC().Format(time.RFC3339), r.Vactl, where(r))
+	fmt.Fprintf(w, "Checked %s by `vactl check` (vactl %s) against %s.\n\n", r.Time.UTC().Format(time.RFC3339), r.Vactl, where(r))
 	fmt.Fprintln(w, "| | Item | Status | Evidence |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, it := range r.Items {
