@@ -13,6 +13,8 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/voiceassist/autoscaling/docs"
 )
 
 // The alerts' runbook, relative to this package (k8s/) and, in runbook_url,
@@ -181,7 +183,7 @@ func TestAlertRulesMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the alerts' runbook: %v", err)
 	}
-	anchors := markdownAnchors(string(b))
+	anchors := docs.Anchors(string(b))
 	n := 0
 	for gi, g := range rule.Spec.Groups {
 		for ri, r := range g.Rules {
@@ -232,44 +234,6 @@ func TestAlertRulesMetadata(t *testing.T) {
 // runbookAlertRE matches the runbook's per-alert sections ("## VoiceAssist…").
 var runbookAlertRE = regexp.MustCompile(`(?m)^## (VoiceAssist[A-Za-z0-9]+)\s*$`)
 
-var (
-	headingRE  = regexp.MustCompile(`(?m)^#{1,6}\s+(.+?)\s*#*\s*$`)
-	fenceRE    = regexp.MustCompile("(?ms)^```.*?^```")
-	slugDropRE = regexp.MustCompile(`[^\p{L}\p{N}\s_-]`)
-)
-
-// markdownAnchors returns the anchors GitHub generates for the headings of
-// a Markdown document: lower case, punctuation dropped, spaces to hyphens,
-// "-1", "-2", … for repeats. Headings inside code fences do not count.
-func markdownAnchors(doc string) map[string]bool {
-	doc = fenceRE.ReplaceAllString(doc, "")
-	out := map[string]bool{}
-	seen := map[string]int{}
-	for _, m := range headingRE.FindAllStringSubmatch(doc, -1) {
-		text := strings.ReplaceAll(m[1], "`", "")
-		slug := strings.ReplaceAll(slugDropRE.ReplaceAllString(strings.ToLower(text), ""), " ", "-")
-		if k := seen[slug]; k > 0 {
-			out[slug+"-"+strconv.Itoa(k)] = true
-		} else {
-			out[slug] = true
-		}
-		seen[slug]++
-	}
-	return out
-}
-
-func TestMarkdownAnchors(t *testing.T) {
-	got := markdownAnchors("# Scaling runbook\n\n## `VoiceAssistHPAUnableToScale`\n\n```\n# not a heading\n```\n\n## What to do: roll back\n## What to do: roll back\n")
-	for _, want := range []string{"scaling-runbook", "voiceassisthpaunabletoscale", "what-to-do-roll-back", "what-to-do-roll-back-1"} {
-		if !got[want] {
-			t.Errorf("anchor %q missing from %v", want, got)
-		}
-	}
-	if got["not-a-heading"] {
-		t.Errorf("a line in a code fence became an anchor: %v", got)
-	}
-}
-
 // TestRunbookLinks: the runbook's links to its own sections resolve.
 func TestRunbookLinks(t *testing.T) {
 	b, err := os.ReadFile(runbookFile)
@@ -277,8 +241,8 @@ func TestRunbookLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	anchors := markdownAnchors(doc)
-	links := regexp.MustCompile(`\]\(#([^)]+)\)`).FindAllStringSubmatch(fenceRE.ReplaceAllString(doc, ""), -1)
+	anchors := docs.Anchors(doc)
+	links := regexp.MustCompile(`\]\(#([^)]+)\)`).FindAllStringSubmatch(docs.WithoutCodeBlocks(doc), -1)
 	if len(links) == 0 {
 		t.Fatal("no in-page links found: the pattern is wrong")
 	}

@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/voiceassist/autoscaling/internal/check"
 	"github.com/voiceassist/autoscaling/internal/lint"
 	"github.com/voiceassist/autoscaling/internal/render"
 )
@@ -28,6 +30,8 @@ type lintOptions struct {
 	failOn       string
 	listRules    bool
 	showAccepted bool
+	live         bool
+	conn         liveOptions
 }
 
 // lintFormats are the -o values of vactl lint.
@@ -67,6 +71,15 @@ Accept one finding on one object with an annotation that gives the reason:
     annotations:
       accept.lint.voiceassist.io/<rule-id>: "why this is fine here"
 
+With --live, vactl lints what the cluster holds instead: the objects vactl
+setup applied (its inventory; without one, the objects --env renders), read
+live, so hand edits (kubectl edit, patch, scale of a field the manifests set)
+are caught. Only what someone set on an object is linted — the fields a field
+manager owns — not what the API server defaulted or controllers wrote (status,
+the replicas an HPA sets). --env defaults to the environment of the last
+revision setup recorded. It connects as kubectl does (--kubeconfig, --context,
+...).
+
 Exit codes: 0 nothing at the --fail-on severity (default error) or worse,
 1 findings at it, 2 usage or input error (malformed YAML names the file
 and line; an input with no Kubernetes object is an input error too).`,
@@ -82,6 +95,9 @@ and line; an input with no Kubernetes object is an input error too).`,
 
   # In CI: warnings fail the job too
   vactl lint -f k8s/performance/overlays/prod --fail-on warning
+
+  # What the cluster runs, hand edits included
+  vactl lint --live --context prod
 
   # The rules
   vactl lint --list-rules`,
@@ -100,6 +116,8 @@ and line; an input with no Kubernetes object is an input error too).`,
 	f.StringVar(&o.limitRatio, "limit-ratio", "", "allowed limit/request band as MIN-MAX, e.g. 2-4 (default 2-4)")
 	f.BoolVar(&o.listRules, "list-rules", false, "print the rules and exit")
 	f.BoolVar(&o.showAccepted, "show-accepted", false, "list accepted findings in text output too")
+	f.BoolVar(&o.live, "live", false, "lint the objects in the cluster (what vactl setup applied) instead of manifests")
+	o.conn.addFlags(cmd, time.Minute, "with --live: how long reading the cluster may take")
 	return cmd
 }
 
@@ -120,6 +138,9 @@ func (o *lintOptions) run(streams IOStreams) error {
 	cfg, err := o.configuration()
 	if err != nil {
 		return err
+	}
+	if o.live {
+		return o.runLive(streams, cfg, failOn)
 	}
 
 	var inputs []*lint.Input
@@ -143,7 +164,13 @@ func (o *lintOptions) run(streams IOStreams) error {
 		return err
 	}
 
-	rep := lint.Lint(inputs, cfg)
+	return o.write(streams, lint.Lint(inputs, cfg), failOn)
+}
+
+// write prints the report in the -o format; findings at failOn or worse
+// exit 1.
+func (o *lintOptions) write(streams IOStreams, rep *lint.Report, failOn lint.Severity) error {
+	var err error
 	switch o.output {
 	case outputJSON:
 		err = lint.WriteJSON(streams.Out, rep)
@@ -161,6 +188,51 @@ func (o *lintOptions) run(streams IOStreams) error {
 		return &ExitError{Code: ExitFailure}
 	}
 	return nil
+}
+
+// runLive lints the live objects of what vactl applied (vactl lint --live).
+func (o *lintOptions) runLive(streams IOStreams, cfg lint.Config, failOn lint.Severity) error {
+	if len(o.files) > 0 {
+		return usageErrorf("--live lints the cluster and -f your files: give one of them")
+	}
+	if o.env != "" {
+		if err := (&envOptions{env: o.env}).validate(); err != nil {
+			return err
+		}
+	}
+	c, err := o.conn.connect()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(o.conn.timeout)
+	defer cancel()
+	env := o.env
+	if env == "" {
+		revs, err := c.Revisions(ctx)
+		if err != nil {
+			return failure(streams.Err, err)
+		}
+		if len(revs) == 0 {
+			return usageErrorf("--live without --env: no revision recorded in the cluster (vactl setup has not deployed here), so give --env %s", strings.Join(liveEnvs(), "|"))
+		}
+		env = revs[len(revs)-1].Env
+	}
+	objs, err := (&envOptions{env: env}).objects()
+	if err != nil {
+		return err
+	}
+	bases, err := embeddedBases(env)
+	if err != nil {
+		return err
+	}
+	l, err := check.Lint(ctx, c, liveInputName(c, env), objs, cfg, bases...)
+	if err != nil {
+		return failure(streams.Err, err)
+	}
+	for _, m := range l.Missing {
+		fmt.Fprintf(streams.Err, "note: %s is not in the cluster (vactl diff --env %s shows what setup would change)\n", m, env)
+	}
+	return o.write(streams, l.Report, failOn)
 }
 
 // configuration merges the defaults, the config file and the flags.

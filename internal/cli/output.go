@@ -18,6 +18,8 @@ const (
 	outputSARIF = "sarif"
 	outputCSV   = "csv"
 	outputPatch = "patch"
+	// markdown (check) is a table to paste into a change ticket.
+	outputMarkdown = "markdown"
 )
 
 // outputFormatsAnnotation on an -o flag lists the formats its command
