@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/voiceassist/autoscaling/internal/testenv"
 	"github.com/voiceassist/autoscaling/test/e2e/cluster"
 	"github.com/voiceassist/autoscaling/test/e2e/nodeagent"
 )
@@ -204,20 +205,7 @@ func script(root, name string, stdout *bytes.Buffer, env ...string) error {
 }
 
 // repoRoot is the directory holding hack/e2e (the tests run in test/e2e).
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "hack", "e2e", "build.sh")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no hack/e2e/build.sh above %s", dir)
-		}
-	}
-}
+var repoRoot = testenv.RepoRoot
 
 // scenario bounds one test in time and, when it ends, fails it if any
 // control-plane process died meanwhile.

@@ -234,13 +234,13 @@ func (w *podWorker) runInit(c *ctr) bool {
 			continue
 		}
 		select {
-		case <-p.done:
+		case <-p.Done():
 		case <-w.ctx.Done():
-			<-p.done
+			<-p.Done()
 			return false
 		}
 		w.finished(c, p)
-		if p.exitCode == 0 {
+		if p.ExitCode() == 0 {
 			w.mu.Lock()
 			c.final = true
 			w.mu.Unlock()
@@ -277,7 +277,7 @@ func (w *podWorker) runContainer(c *ctr) {
 		}
 		pctx, cancel := context.WithCancel(w.ctx)
 		go w.probe(pctx, c, p)
-		<-p.done
+		<-p.Done()
 		cancel()
 		w.finished(c, p)
 		if w.ctx.Err() != nil {
@@ -288,12 +288,12 @@ func (w *podWorker) runContainer(c *ctr) {
 			w.setFinal(c)
 			return
 		case corev1.RestartPolicyOnFailure:
-			if p.exitCode == 0 {
+			if p.ExitCode() == 0 {
 				w.setFinal(c)
 				return
 			}
 		}
-		if p.finished.Sub(p.started) > 10*time.Minute {
+		if p.FinishedAt().Sub(p.StartedAt()) > 10*time.Minute {
 			backoff = w.a.RestartBackoff
 		}
 		if !w.backoff(c, &backoff) {
@@ -344,26 +344,26 @@ func (w *podWorker) restartPolicy() corev1.RestartPolicy {
 // finished records a process's exit.
 func (w *podWorker) finished(c *ctr, p *process) {
 	reason := "Completed"
-	if p.exitCode != 0 {
+	if p.ExitCode() != 0 {
 		reason = "Error"
 	}
 	w.mu.Lock()
 	c.prevTerm = c.term
 	c.term = &corev1.ContainerStateTerminated{
-		ExitCode:    p.exitCode,
-		Signal:      int32(p.signal),
+		ExitCode:    p.ExitCode(),
+		Signal:      int32(p.Signal()),
 		Reason:      reason,
-		StartedAt:   metav1.NewTime(p.started),
-		FinishedAt:  metav1.NewTime(p.finished),
+		StartedAt:   metav1.NewTime(p.StartedAt()),
+		FinishedAt:  metav1.NewTime(p.FinishedAt()),
 		ContainerID: containerID(p),
 	}
 	c.ready, c.started = false, false
 	w.mu.Unlock()
-	w.logf("container %s exited with %d", c.spec.Name, p.exitCode)
+	w.logf("container %s exited with %d", c.spec.Name, p.ExitCode())
 	w.markDirty()
 }
 
-func containerID(p *process) string { return "nodeagent://" + strconv.Itoa(p.pid) }
+func containerID(p *process) string { return "nodeagent://" + strconv.Itoa(p.Pid()) }
 
 func (c *ctr) logPath() string {
 	return filepath.Join(c.w.dir, c.spec.Name, strconv.Itoa(max(c.runs-1, 0))+".log")
@@ -433,7 +433,7 @@ func (w *podWorker) startContainer(c *ctr) (*process, error) {
 	c.started = c.spec.StartupProbe == nil
 	c.ready = false
 	w.mu.Unlock()
-	w.logf("container %s started: pid %d, %s (log %s)", c.spec.Name, proc.pid, strings.Join(redactArgv(argv), " "), proc.log)
+	w.logf("container %s started: pid %d, %s (log %s)", c.spec.Name, proc.Pid(), strings.Join(redactArgv(argv), " "), proc.Log)
 	w.markDirty()
 	return proc, nil
 }
@@ -600,7 +600,7 @@ func (w *podWorker) probe(ctx context.Context, c *ctr, p *process) {
 				}
 				if st.failures >= max(spec.StartupProbe.FailureThreshold, 1) {
 					w.logf("container %s failed its startup probe: %s; killing it", spec.Name, r.msg)
-					go p.terminate(w.probeGrace(spec.StartupProbe))
+					go p.Stop(w.probeGrace(spec.StartupProbe))
 					return false
 				}
 				return true
@@ -612,7 +612,7 @@ func (w *podWorker) probe(ctx context.Context, c *ctr, p *process) {
 			select {
 			case <-startedCh:
 				w.mu.Lock()
-				if c.proc == p && !p.exited() {
+				if c.proc == p && p.Running() {
 					c.ready = true
 				}
 				w.mu.Unlock()
@@ -653,7 +653,7 @@ func (w *podWorker) probe(ctx context.Context, c *ctr, p *process) {
 			w.probeLoop(ctx, spec.LivenessProbe, &spec, p, func(r probeResult) bool {
 				if st.observe(r.ok) && !st.result {
 					w.logf("container %s failed its liveness probe: %s; restarting it", spec.Name, r.msg)
-					go p.terminate(w.probeGrace(spec.LivenessProbe))
+					go p.Stop(w.probeGrace(spec.LivenessProbe))
 					return false
 				}
 				return true
@@ -677,7 +677,7 @@ func (w *podWorker) probeGrace(pr *corev1.Probe) time.Duration {
 // probeLoop waits the initial delay (from the process's start), then
 // probes every period until fn returns false or ctx ends.
 func (w *podWorker) probeLoop(ctx context.Context, pr *corev1.Probe, c *corev1.Container, p *process, fn func(probeResult) bool) {
-	delay := time.Until(p.started.Add(time.Duration(pr.InitialDelaySeconds) * time.Second))
+	delay := time.Until(p.StartedAt().Add(time.Duration(pr.InitialDelaySeconds) * time.Second))
 	if delay > 0 {
 		select {
 		case <-ctx.Done():
@@ -716,7 +716,7 @@ func (w *podWorker) stop(grace time.Duration, del bool) {
 		w.cancel()
 		var procs []*process
 		for _, c := range append(append([]*ctr(nil), w.inits...), w.ctrs...) {
-			if c.proc != nil && !c.proc.exited() {
+			if c.proc != nil && c.proc.Running() {
 				procs = append(procs, c.proc)
 			}
 		}
@@ -729,7 +729,7 @@ func (w *podWorker) stop(grace time.Duration, del bool) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p.terminate(grace)
+				p.Stop(grace)
 			}()
 		}
 		wg.Wait()
@@ -935,7 +935,7 @@ func (w *podWorker) phase() corev1.PodPhase {
 	running, final, failed, never := 0, 0, 0, 0
 	for _, c := range w.ctrs {
 		switch {
-		case c.proc != nil && !c.proc.exited():
+		case c.proc != nil && c.proc.Running():
 			running++
 		case c.final || (w.terminating && c.term != nil):
 			final++
@@ -974,7 +974,7 @@ func (c *ctr) status() corev1.ContainerStatus {
 	}
 	started := c.started
 	cs.Started = &started
-	running := c.proc != nil && !c.proc.exited()
+	running := c.proc != nil && c.proc.Running()
 	switch {
 	case c.waiting != "" && !running:
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: c.waiting, Message: c.waitingMsg}
@@ -983,7 +983,7 @@ func (c *ctr) status() corev1.ContainerStatus {
 		}
 	case running:
 		cs.ContainerID = containerID(c.proc)
-		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.proc.started)}
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.proc.StartedAt())}
 		if c.term != nil {
 			cs.LastTerminationState.Terminated = c.term
 		}
