@@ -18,7 +18,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -26,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -165,27 +163,10 @@ func run(m *testing.M) int {
 	return code
 }
 
-// binaries runs hack/e2e/build.sh, which builds what is not cached yet and
-// prints "<component>=<path>" lines.
+// binaries runs hack/e2e/build.sh, which builds what is not cached yet
+// (with VA_E2E_SKIP_BUILD=1 it must not build, so a missing binary fails).
 func binaries(root string) (map[string]string, error) {
-	var out bytes.Buffer
-	if os.Getenv("VA_E2E_SKIP_BUILD") == "1" {
-		// build.sh with everything cached only prints the paths; with
-		// VA_E2E_SKIP_BUILD it must not build, so a missing binary fails.
-		if err := script(root, "hack/e2e/build.sh", &out, "VA_E2E_NO_BUILD=1"); err != nil {
-			return nil, err
-		}
-	} else if err := script(root, "hack/e2e/build.sh", &out); err != nil {
-		return nil, err
-	}
-	bins := map[string]string{}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok {
-			bins[k] = v
-		}
-	}
-	return bins, nil
+	return cluster.Binaries(root, os.Getenv("VA_E2E_SKIP_BUILD") == "1", os.Stderr)
 }
 
 func script(root, name string, stdout *bytes.Buffer, env ...string) error {

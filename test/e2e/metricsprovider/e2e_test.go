@@ -21,7 +21,6 @@ package main
 // binaries of hack/e2e/build.sh (it never builds them).
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -30,7 +29,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -383,24 +381,13 @@ func getJSON(t *testing.T, ctx context.Context, cs kubernetes.Interface, timeout
 }
 
 // cachedBinaries asks hack/e2e/build.sh for the control plane's binaries,
-// never building (VA_E2E_NO_BUILD=1): they must be cached.
+// never building: they must be cached.
 func cachedBinaries(t *testing.T, root string) map[string]string {
 	t.Helper()
-	cmd := exec.Command("bash", filepath.Join(root, "hack", "e2e", "build.sh"),
-		cluster.KubeAPIServer, cluster.KubeControllerManager, cluster.KubeScheduler)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "VA_E2E_NO_BUILD=1")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("hack/e2e/build.sh (cached binaries only): %v\n%s", err, errb.String())
-	}
-	bins := map[string]string{}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok {
-			bins[k] = v
-		}
+	var errb bytes.Buffer
+	bins, err := cluster.Binaries(root, true, &errb, cluster.KubeAPIServer, cluster.KubeControllerManager, cluster.KubeScheduler)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	return bins
 }
