@@ -36,6 +36,32 @@ func deploy(ctx context.Context, t *testing.T, objs []*unstructured.Unstructured
 	}
 }
 
+// ensureMetricsServer installs metrics-server as the README's step 1 does
+// (it is in no environment): applied with vactl's field manager, then its
+// Deployment waited for and the APIService v1beta1.metrics.k8s.io
+// Available. Scenarios that need CPU and memory metrics call it; a
+// metrics-server already there (vactl's, or an earlier scenario's) is
+// re-applied unchanged.
+func ensureMetricsServer(ctx context.Context, t *testing.T) {
+	t.Helper()
+	objs, set, err := renderMetricsServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyAll(ctx, t, applyOrder(objs), false)
+	if t.Failed() {
+		t.FailNow()
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for ref, err := range waitWorkloadsReady(wctx, set.Workloads()) {
+		t.Fatalf("metrics-server %s: %v", ref, err)
+	}
+	if err := eventually(wctx, func(ctx context.Context) error { return apiServiceAvailable(ctx, "v1beta1.metrics.k8s.io") }); err != nil {
+		t.Fatalf("metrics-server: %v", err)
+	}
+}
+
 // applyOrder sorts objects as `kubectl apply -k` sends them (kustomize's
 // legacy order): namespaces and CRDs first, then everything a pod may
 // reference (ServiceAccounts, RBAC, ConfigMaps, Secrets, Services,

@@ -12,13 +12,13 @@ import (
 //
 //   - main_test.go: TestMain starts one cluster for the package (cluster,
 //     node agent, metrics stack); scenario bounds one test;
-//   - metrics_server.go: metrics-server, mapped from its image to the
-//     locally built binary, and installed as the README's step 1 does;
+//   - metrics_server.go: metrics-server, rendered and mapped from its image
+//     to the locally built binary;
 //   - prometheus.go: Prometheus, kubernetes-sd and the metrics provider;
 //   - deploy.go: applying rendered objects in kubectl's order and waiting
-//     for the rollout;
-//   - waits.go: eventually (poll until nil or the context ends) and the
-//     workload readiness waits;
+//     for the rollout; installing metrics-server as the README's step 1;
+//   - waits.go: eventually (poll until nil or the context ends), the
+//     workload readiness waits, APIService availability;
 //   - hpa_describe.go: HPA conditions and current metrics as kubectl
 //     prints them, for failure messages;
 //   - traffic.go: HTTP into the cluster's namespace (pod IPs), a

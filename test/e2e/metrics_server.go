@@ -3,18 +3,13 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log"
 	"os"
 	"path/filepath"
-	"testing"
-	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -168,49 +163,6 @@ func renderMetricsServer() ([]*unstructured.Unstructured, *kube.Set, error) {
 	objs, err := vcluster.Objects(m)
 	return objs, set, err
 }
-
-// ensureMetricsServer installs metrics-server as the README's step 1 does
-// (it is in no environment): applied with vactl's field manager, then its
-// Deployment waited for and the APIService v1beta1.metrics.k8s.io
-// Available. Scenarios that need CPU and memory metrics call it; a
-// metrics-server already there (vactl's, or an earlier scenario's) is
-// re-applied unchanged.
-func ensureMetricsServer(ctx context.Context, t *testing.T) {
-	t.Helper()
-	objs, set, err := renderMetricsServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyAll(ctx, t, applyOrder(objs), false)
-	if t.Failed() {
-		t.FailNow()
-	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	for ref, err := range waitWorkloadsReady(wctx, set.Workloads()) {
-		t.Fatalf("metrics-server %s: %v", ref, err)
-	}
-	if err := eventually(wctx, func(ctx context.Context) error { return apiServiceAvailable(ctx, "v1beta1.metrics.k8s.io") }); err != nil {
-		t.Fatalf("metrics-server: %v", err)
-	}
-}
-
-// apiServiceAvailable is nil when the APIService is Available.
-func apiServiceAvailable(ctx context.Context, name string) error {
-	u, err := dyn.Resource(apiServiceGVR).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, x := range conds {
-		if m, _ := x.(map[string]any); m["type"] == "Available" && m["status"] == "True" {
-			return nil
-		}
-	}
-	return fmt.Errorf("APIService %s not Available: %v", name, conds)
-}
-
-var apiServiceGVR = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 
 func copyFile(src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)

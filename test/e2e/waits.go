@@ -11,7 +11,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
@@ -124,3 +126,20 @@ func containerStates(p *corev1.Pod) string {
 	}
 	return "[" + strings.Join(out, "; ") + "]"
 }
+
+// apiServiceAvailable is nil when the APIService is Available.
+func apiServiceAvailable(ctx context.Context, name string) error {
+	u, err := dyn.Resource(apiServiceGVR).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, x := range conds {
+		if m, _ := x.(map[string]any); m["type"] == "Available" && m["status"] == "True" {
+			return nil
+		}
+	}
+	return fmt.Errorf("APIService %s not Available: %v", name, conds)
+}
+
+var apiServiceGVR = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
