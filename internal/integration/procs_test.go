@@ -8,14 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/voiceassist/autoscaling/internal/testenv"
@@ -121,38 +118,11 @@ func newPromAPI(t *testing.T, addr string) promAPI {
 }
 
 // sample is one element of an instant vector.
-type sample struct {
-	Metric map[string]string
-	Value  float64
-}
-
-func (s sample) String() string {
-	keys := make([]string, 0, len(s.Metric))
-	for k, v := range s.Metric {
-		keys = append(keys, k+"="+strconv.Quote(v))
-	}
-	return fmt.Sprintf("{%s} %g", strings.Join(keys, ","), s.Value)
-}
+type sample = testenv.Sample
 
 // query evaluates q as an instant query at time at.
 func (p promAPI) query(q string, at time.Time) ([]sample, error) {
-	v, _, _, err := p.api.Query(context.Background(), q, at)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", q, err)
-	}
-	vec, ok := v.(model.Vector)
-	if !ok {
-		return nil, fmt.Errorf("query %s: result type %q, want vector", q, v.Type())
-	}
-	out := make([]sample, 0, len(vec))
-	for _, s := range vec {
-		m := make(map[string]string, len(s.Metric))
-		for k, v := range s.Metric {
-			m[string(k)] = string(v)
-		}
-		out = append(out, sample{Metric: m, Value: float64(s.Value)})
-	}
-	return out, nil
+	return testenv.InstantVector(context.Background(), p.api, q, at)
 }
 
 // series lists the label sets matching selector over [start, end] (whole

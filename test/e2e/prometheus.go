@@ -24,11 +24,11 @@ import (
 
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
 
 	"github.com/voiceassist/autoscaling/internal/kube"
 	"github.com/voiceassist/autoscaling/internal/render"
 	"github.com/voiceassist/autoscaling/internal/scrape"
+	"github.com/voiceassist/autoscaling/internal/testenv"
 	"github.com/voiceassist/autoscaling/test/e2e/cluster"
 	"github.com/voiceassist/autoscaling/test/e2e/promconfig"
 )
@@ -278,31 +278,12 @@ func prometheusConfig(sdURL string) ([]byte, error) {
 }
 
 // promSample is one element of an instant vector.
-type promSample struct {
-	Metric map[string]string
-	Value  float64
-}
+type promSample = testenv.Sample
 
 // query runs an instant PromQL query (client_golang's API client, dialing
 // into the namespace).
 func (m *metricsStack) query(ctx context.Context, q string) ([]promSample, error) {
-	v, _, _, err := m.prom.Query(ctx, q, time.Time{}) // zero: Prometheus's now
-	if err != nil {
-		return nil, fmt.Errorf("query %q: %w", q, err)
-	}
-	vec, ok := v.(model.Vector)
-	if !ok {
-		return nil, fmt.Errorf("query %q: result type %s, want vector", q, v.Type())
-	}
-	var out []promSample
-	for _, s := range vec {
-		m := make(map[string]string, len(s.Metric))
-		for k, v := range s.Metric {
-			m[string(k)] = string(v)
-		}
-		out = append(out, promSample{Metric: m, Value: float64(s.Value)})
-	}
-	return out, nil
+	return testenv.InstantVector(ctx, m.prom, q, time.Time{}) // zero: Prometheus's now
 }
 
 // metricsAPIServices are served by the provider (custom-metrics-apiserver
