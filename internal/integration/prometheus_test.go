@@ -207,7 +207,7 @@ func TestPrometheusServesAdapterMetrics(t *testing.T) {
 	prom := ps.start("prometheus", promBin, nil, "--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(promDir, "data"), "--web.listen-address="+promAddr,
 		"--storage.tsdb.retention.time=1h", "--log.level=warn")
-	api := promAPI{base: "http://" + promAddr, hc: &http.Client{Timeout: 5 * time.Second}}
+	api := newPromAPI(t, promAddr)
 
 	alive := ps.alive
 	// Every gateway and exporter scraped successfully, with its pod label.
@@ -231,7 +231,7 @@ func TestPrometheusServesAdapterMetrics(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("Prometheus never scraped every target: %v\n%s", err, tail(prom.log, 10))
+		t.Fatalf("Prometheus never scraped every target: %v\n%s", err, prom.Tail(10))
 	}
 	promUp := time.Now()
 	t.Logf("all targets up after %s", time.Since(began).Round(time.Millisecond))

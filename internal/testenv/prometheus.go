@@ -1,15 +1,19 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/voiceassist/autoscaling/test/e2e/supervise"
 )
 
 // Prometheus is a prometheus server owned by one test.
@@ -17,9 +21,8 @@ type Prometheus struct {
 	// URL is the server's HTTP API root, http://127.0.0.1:<port>.
 	URL string
 	// Dir holds its config (prometheus.yml), TSDB (data) and log.
-	Dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	Dir  string
+	proc *supervise.Process
 }
 
 // StartPrometheus starts prometheus on config (a prometheus.yml) with an
@@ -65,29 +68,26 @@ func startPrometheus(tb testing.TB, dir string, config []byte, data string) *Pro
 	logPath := filepath.Join(dir, "prometheus.log")
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		log, err := os.Create(logPath)
-		if err != nil {
+		// A fresh log per attempt: the retry below reads it.
+		if err := os.Remove(logPath); err != nil && !os.IsNotExist(err) {
 			tb.Fatalf("testenv: %v", err)
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
-		p := &Prometheus{URL: "http://" + addr, Dir: dir, exited: make(chan struct{})}
-		p.cmd = exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+data,
-			"--web.listen-address="+addr, "--storage.tsdb.retention.time=15d")
-		p.cmd.Stdout, p.cmd.Stderr = log, log
+		p := &Prometheus{URL: "http://" + addr, Dir: dir}
 		// Killed with the test binary, should it die before its cleanup.
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := p.cmd.Start(); err != nil {
-			log.Close()
-			tb.Fatalf("testenv: start prometheus: %v", err)
+		var err error
+		p.proc, err = supervise.Start(supervise.Spec{Name: "prometheus", Log: logPath,
+			Cmd: exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+data,
+				"--web.listen-address="+addr, "--storage.tsdb.retention.time=15d")})
+		if err != nil {
+			tb.Fatalf("testenv: %v", err)
 		}
-		go func() { _ = p.cmd.Wait(); close(p.exited) }()
 		err = p.waitReady(60 * time.Second)
 		if err == nil {
-			tb.Cleanup(func() { p.stop(); log.Close() })
+			tb.Cleanup(p.stop)
 			return p
 		}
 		p.stop()
-		log.Close()
 		out := readFile(logPath)
 		if attempt < attempts && strings.Contains(out, "address already in use") {
 			continue
@@ -102,39 +102,27 @@ func (p *Prometheus) Log() string { return readFile(filepath.Join(p.Dir, "promet
 // waitReady polls /-/ready until it answers 200, or prometheus exits.
 func (p *Prometheus) waitReady(timeout time.Duration) error {
 	url := p.URL + "/-/ready"
-	deadline := time.Now().Add(timeout)
 	c := &http.Client{Timeout: time.Second}
-	for {
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		resp, err := c.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return true, nil
 			}
 			err = fmt.Errorf("status %s", resp.Status)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", url, timeout, err)
+		last = err
+		if done, how := p.proc.Exited(); done {
+			return false, fmt.Errorf("prometheus exited (%v) before %s was ready", how, url)
 		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("prometheus exited (%v) before %s was ready", p.cmd.ProcessState, url)
-		case <-time.After(50 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if err != nil && last != nil && wait.Interrupted(err) {
+		return fmt.Errorf("%s not ready after %s: %w", url, timeout, last)
 	}
+	return err
 }
 
-func (p *Prometheus) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
+func (p *Prometheus) stop() { p.proc.Stop(10 * time.Second) }

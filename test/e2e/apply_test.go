@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"sort"
 	"testing"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -223,22 +222,6 @@ func short(v any) string {
 		s = s[:77] + "..."
 	}
 	return s
-}
-
-// eventually polls f every second until it returns nil or ctx ends, and
-// returns f's last error then.
-func eventually(ctx context.Context, f func(context.Context) error) error {
-	for {
-		err := f(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // deleteRendered removes from the cluster every object that any

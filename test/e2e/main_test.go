@@ -18,7 +18,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -26,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +33,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/voiceassist/autoscaling/internal/testenv"
 	"github.com/voiceassist/autoscaling/test/e2e/cluster"
 	"github.com/voiceassist/autoscaling/test/e2e/nodeagent"
 )
@@ -164,27 +163,10 @@ func run(m *testing.M) int {
 	return code
 }
 
-// binaries runs hack/e2e/build.sh, which builds what is not cached yet and
-// prints "<component>=<path>" lines.
+// binaries runs hack/e2e/build.sh, which builds what is not cached yet
+// (with VA_E2E_SKIP_BUILD=1 it must not build, so a missing binary fails).
 func binaries(root string) (map[string]string, error) {
-	var out bytes.Buffer
-	if os.Getenv("VA_E2E_SKIP_BUILD") == "1" {
-		// build.sh with everything cached only prints the paths; with
-		// VA_E2E_SKIP_BUILD it must not build, so a missing binary fails.
-		if err := script(root, "hack/e2e/build.sh", &out, "VA_E2E_NO_BUILD=1"); err != nil {
-			return nil, err
-		}
-	} else if err := script(root, "hack/e2e/build.sh", &out); err != nil {
-		return nil, err
-	}
-	bins := map[string]string{}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok {
-			bins[k] = v
-		}
-	}
-	return bins, nil
+	return cluster.Binaries(root, os.Getenv("VA_E2E_SKIP_BUILD") == "1", os.Stderr)
 }
 
 func script(root, name string, stdout *bytes.Buffer, env ...string) error {
@@ -204,20 +186,7 @@ func script(root, name string, stdout *bytes.Buffer, env ...string) error {
 }
 
 // repoRoot is the directory holding hack/e2e (the tests run in test/e2e).
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "hack", "e2e", "build.sh")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no hack/e2e/build.sh above %s", dir)
-		}
-	}
-}
+var repoRoot = testenv.RepoRoot
 
 // scenario bounds one test in time and, when it ends, fails it if any
 // control-plane process died meanwhile.

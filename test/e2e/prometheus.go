@@ -7,12 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -24,9 +22,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
 	"github.com/voiceassist/autoscaling/internal/kube"
 	"github.com/voiceassist/autoscaling/internal/render"
 	"github.com/voiceassist/autoscaling/internal/scrape"
+	"github.com/voiceassist/autoscaling/internal/testenv"
 	"github.com/voiceassist/autoscaling/test/e2e/cluster"
 	"github.com/voiceassist/autoscaling/test/e2e/promconfig"
 )
@@ -70,6 +72,7 @@ type metricsStack struct {
 	prometheus *cluster.Process
 	provider   *cluster.Process
 	client     *http.Client // dials into the namespace
+	prom       promv1.API   // Prometheus's HTTP API, through client
 }
 
 func (m *metricsStack) String() string {
@@ -98,6 +101,11 @@ func startMetricsStack(ctx context.Context, c *cluster.Cluster, root string) (*m
 		dir:    filepath.Join(c.Dir, "prometheus"),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: c.Netns.DialContext}},
 	}
+	pc, err := promapi.NewClient(promapi.Config{Address: "http://" + prometheusAddr, Client: m.client})
+	if err != nil {
+		return nil, err
+	}
+	m.prom = promv1.NewAPI(pc)
 	if err := os.MkdirAll(filepath.Join(m.dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
@@ -270,47 +278,12 @@ func prometheusConfig(sdURL string) ([]byte, error) {
 }
 
 // promSample is one element of an instant vector.
-type promSample struct {
-	Metric map[string]string
-	Value  float64
-}
+type promSample = testenv.Sample
 
-// query runs an instant PromQL query.
+// query runs an instant PromQL query (client_golang's API client, dialing
+// into the namespace).
 func (m *metricsStack) query(ctx context.Context, q string) ([]promSample, error) {
-	u := "http://" + prometheusAddr + "/api/v1/query?query=" + url.QueryEscape(q)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("query %q: HTTP %d: %v", q, resp.StatusCode, err)
-	}
-	if body.Status != "success" {
-		return nil, fmt.Errorf("query %q: %s", q, body.Error)
-	}
-	var out []promSample
-	for _, r := range body.Data.Result {
-		s, _ := r.Value[1].(string)
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return nil, fmt.Errorf("query %q: value %v", q, r.Value[1])
-		}
-		out = append(out, promSample{Metric: r.Metric, Value: v})
-	}
-	return out, nil
+	return testenv.InstantVector(ctx, m.prom, q, time.Time{}) // zero: Prometheus's now
 }
 
 // metricsAPIServices are served by the provider (custom-metrics-apiserver

@@ -40,11 +40,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/voiceassist/autoscaling/test/e2e/supervise"
 )
 
 // The cluster's networks and addresses.
@@ -108,7 +111,7 @@ type Cluster struct {
 
 	adminToken string
 	etcdDir    string
-	procs      processes
+	procs      supervise.Group
 	stopOnce   sync.Once
 }
 
@@ -209,7 +212,7 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 // called more than once and from a signal handler.
 func (c *Cluster) Stop(failed bool) {
 	c.stopOnce.Do(func() {
-		c.procs.stopAll(10 * time.Second)
+		c.procs.StopAll(10 * time.Second)
 		if c.Netns != nil {
 			if err := c.Netns.Delete(); err != nil {
 				c.cfg.Logf("delete network namespace: %v", err)
@@ -252,17 +255,17 @@ func (c *Cluster) StartProcess(name string, argv ...string) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.procs.add(p)
+	c.procs.Add(p)
 	return p, nil
 }
 
 // Processes lists what runs, in start order.
-func (c *Cluster) Processes() []*Process { return c.procs.list() }
+func (c *Cluster) Processes() []*Process { return c.procs.List() }
 
 // Dead returns a description of each started process that has exited.
 func (c *Cluster) Dead() []string {
 	var out []string
-	for _, p := range c.procs.list() {
+	for _, p := range c.procs.List() {
 		if done, _ := p.Exited(); done {
 			out = append(out, describeExit(p))
 		}
@@ -482,22 +485,24 @@ func (c *Cluster) startScheduler() error {
 // poll calls check every 250 ms until it succeeds, ctx ends or p exits.
 func (c *Cluster) poll(ctx context.Context, p *Process, what string, check func(context.Context) error) error {
 	var last error
-	for {
+	exited := false
+	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		last = check(cctx)
 		cancel()
 		if last == nil {
-			return nil
+			return true, nil
 		}
-		if done, _ := p.Exited(); done {
-			return fmt.Errorf("waiting for %s: %s", what, describeExit(p))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %v; last error: %v; last lines of %s:\n%s", what, ctx.Err(), last, p.Log, indent(p.Tail(20)))
-		case <-time.After(250 * time.Millisecond):
-		}
+		exited = !p.Running()
+		return exited, nil
+	})
+	switch {
+	case exited:
+		return fmt.Errorf("waiting for %s: %s", what, describeExit(p))
+	case err != nil:
+		return fmt.Errorf("waiting for %s: %v; last error: %v; last lines of %s:\n%s", what, ctx.Err(), last, p.Log, indent(p.Tail(20)))
 	}
+	return nil
 }
 
 func (c *Cluster) waitHTTP(ctx context.Context, p *Process, url string, tlsCfg *tls.Config) error {

@@ -5,17 +5,17 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/voiceassist/autoscaling/test/e2e/netns"
 )
 
 // NetnsPrefix starts the name of every network namespace the harness
@@ -25,10 +25,14 @@ const NetnsPrefix = "va-e2e-"
 
 // Netns is a network namespace of our own, made with `ip netns add`.
 // Nothing in it routes anywhere: it has only lo, carrying the cluster's
-// address ranges, so no packet sent inside it can leave it.
+// address ranges, so no packet sent inside it can leave it. Its embedded
+// handle (test/e2e/netns) dials, listens and forks from inside it: a
+// socket created on an OS thread that has entered the namespace belongs to
+// it for its whole life, so the test process reaches the cluster's
+// addresses without any route or forwarder in the host's own namespace
+// (DialContext fits rest.Config.Dial).
 type Netns struct {
-	Name string
-	fd   int // /run/netns/<Name>, open for the namespace's lifetime
+	*netns.Namespace // /run/netns/<Name>, open for the namespace's lifetime
 }
 
 // CreateNetns makes the namespace name with lo up and each prefix added to
@@ -38,9 +42,8 @@ func CreateNetns(name string, prefixes ...string) (*Netns, error) {
 	if err := run("ip", "netns", "add", name); err != nil {
 		return nil, err
 	}
-	n := &Netns{Name: name, fd: -1}
 	fail := func(err error) (*Netns, error) {
-		n.Delete()
+		deleteNetns(name)
 		return nil, err
 	}
 	if err := run("ip", "-n", name, "link", "set", "lo", "up"); err != nil {
@@ -51,60 +54,17 @@ func CreateNetns(name string, prefixes ...string) (*Netns, error) {
 			return fail(err)
 		}
 	}
-	fd, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	ns, err := netns.Open(name)
 	if err != nil {
-		return fail(fmt.Errorf("open netns %s: %w", name, err))
+		return fail(err)
 	}
-	n.fd = fd
-	return n, nil
+	return &Netns{ns}, nil
 }
 
 // Command returns a command that runs argv inside the namespace
 // (`ip netns exec`, which then execs argv: the pid is argv's own).
 func (n *Netns) Command(argv ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", n.Name}, argv...)...)
-}
-
-// DialContext opens a connection from inside the namespace. The socket is
-// created on an OS thread that has entered the namespace (a socket belongs
-// to the namespace it was created in for its whole life), so the test
-// process reaches the cluster's addresses without any route or forwarder
-// in the host's own namespace. It fits rest.Config.Dial.
-func (n *Netns) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		// If the thread cannot be put back into its own namespace it stays
-		// locked, and the runtime ends it when this goroutine returns.
-		back := false
-		defer func() {
-			if back {
-				runtime.UnlockOSThread()
-			}
-		}()
-		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			back = true
-			ch <- result{nil, fmt.Errorf("netns %s: %w", n.Name, err)}
-			return
-		}
-		defer unix.Close(self)
-		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
-			back = true
-			ch <- result{nil, fmt.Errorf("setns %s: %w", n.Name, err)}
-			return
-		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		back = unix.Setns(self, unix.CLONE_NEWNET) == nil
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
 }
 
 // Pids lists the processes that run in the namespace.
@@ -114,10 +74,7 @@ func (n *Netns) Pids() []int {
 
 // Delete kills whatever still runs in the namespace and removes it.
 func (n *Netns) Delete() error {
-	if n.fd >= 0 {
-		unix.Close(n.fd)
-		n.fd = -1
-	}
+	n.Close()
 	return deleteNetns(n.Name)
 }
 
@@ -133,16 +90,15 @@ func netnsPids(name string) []int {
 }
 
 func deleteNetns(name string) error {
-	for i := 0; i < 50; i++ {
+	// Kill what runs inside until nothing does (a dying process may fork
+	// no more, but one killed may not be gone from the list at once).
+	_ = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
 		pids := netnsPids(name)
-		if len(pids) == 0 {
-			break
-		}
 		for _, p := range pids {
 			syscall.Kill(p, syscall.SIGKILL)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(pids) == 0, nil
+	})
 	return run("ip", "netns", "del", name)
 }
 

@@ -21,22 +21,17 @@ package main
 // binaries of hack/e2e/build.sh (it never builds them).
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -108,7 +103,7 @@ func TestThroughKubeAPIServer(t *testing.T) {
 	// Fixed series, served from inside the namespace; two gateway pods'
 	// counters grow at 40 and 20 req/s.
 	start := time.Now()
-	l, err := listenInNetns(c.Netns.Name, targetAddr)
+	l, err := c.Netns.Listen("tcp", targetAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,85 +380,25 @@ func getJSON(t *testing.T, ctx context.Context, cs kubernetes.Interface, timeout
 	}
 }
 
-// listenInNetns opens a listening socket inside the named network
-// namespace, the way cluster.Netns.DialContext dials: from an OS thread
-// that has entered it (a socket stays in the namespace it was made in).
-func listenInNetns(name, addr string) (net.Listener, error) {
-	type result struct {
-		l   net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		back := false
-		defer func() {
-			if back {
-				runtime.UnlockOSThread()
-			}
-		}()
-		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			back = true
-			ch <- result{nil, err}
-			return
-		}
-		defer unix.Close(self)
-		target, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			back = true
-			ch <- result{nil, err}
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			back = true
-			ch <- result{nil, fmt.Errorf("setns %s: %w", name, err)}
-			return
-		}
-		l, err := net.Listen("tcp", addr)
-		back = unix.Setns(self, unix.CLONE_NEWNET) == nil
-		ch <- result{l, err}
-	}()
-	r := <-ch
-	return r.l, r.err
-}
-
 // cachedBinaries asks hack/e2e/build.sh for the control plane's binaries,
-// never building (VA_E2E_NO_BUILD=1): they must be cached.
+// never building: they must be cached.
 func cachedBinaries(t *testing.T, root string) map[string]string {
 	t.Helper()
-	cmd := exec.Command("bash", filepath.Join(root, "hack", "e2e", "build.sh"),
-		cluster.KubeAPIServer, cluster.KubeControllerManager, cluster.KubeScheduler)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "VA_E2E_NO_BUILD=1")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("hack/e2e/build.sh (cached binaries only): %v\n%s", err, errb.String())
-	}
-	bins := map[string]string{}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok {
-			bins[k] = v
-		}
+	var errb bytes.Buffer
+	bins, err := cluster.Binaries(root, true, &errb, cluster.KubeAPIServer, cluster.KubeControllerManager, cluster.KubeScheduler)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	return bins
 }
 
+// repoRoot is the repository's top directory: this module's tests run in
+// test/e2e/metricsprovider.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "hack", "e2e", "build.sh")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("no hack/e2e/build.sh above %s", dir)
-		}
-	}
+	return root
 }

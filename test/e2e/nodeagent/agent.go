@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voiceassist/autoscaling/test/e2e/netns"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -94,7 +95,7 @@ type Agent struct {
 	// Logf receives what the agent does; default none.
 	Logf func(format string, args ...any)
 
-	ns       *netns
+	ns       *netns.Namespace
 	prober   *prober
 	services corelisters.ServiceLister
 	slices   discoverylisters.EndpointSliceLister
@@ -137,7 +138,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("nodeagent: NodeIP %q is not an IPv4 address", a.NodeIP)
 	}
 	a.defaults()
-	if a.ns, err = openNetns(a.Netns); err != nil {
+	if a.ns, err = netns.Open(a.Netns); err != nil {
 		return err
 	}
 	if a.Dir == "" {
@@ -265,7 +266,7 @@ func (a *Agent) Stop() {
 			a.server.close()
 		}
 		a.wg.Wait()
-		a.ns.close()
+		a.ns.Close()
 		if a.ownDir {
 			os.RemoveAll(a.Dir)
 		}
@@ -284,11 +285,11 @@ func (a *Agent) Pids() map[string]map[string]int {
 	for _, w := range a.workers {
 		w.mu.Lock()
 		for _, c := range w.ctrs {
-			if c.proc != nil && !c.proc.exited() {
+			if c.proc != nil && c.proc.Running() {
 				if out[w.key] == nil {
 					out[w.key] = map[string]int{}
 				}
-				out[w.key][c.spec.Name] = c.proc.pid
+				out[w.key][c.spec.Name] = c.proc.Pid()
 			}
 		}
 		w.mu.Unlock()

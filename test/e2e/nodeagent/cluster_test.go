@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -38,6 +37,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 
+	"github.com/voiceassist/autoscaling/internal/testenv"
 	"github.com/voiceassist/autoscaling/test/e2e/cluster"
 )
 
@@ -71,31 +71,14 @@ func startCluster(t *testing.T) *cluster.Cluster {
 			clErr = fmt.Errorf("needs root (ip netns)")
 			return
 		}
-		wd, _ := os.Getwd()
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "hack", "e2e", "build.sh")); err == nil {
-				root = d
-				break
-			}
-			if filepath.Dir(d) == d {
-				clErr = fmt.Errorf("no hack/e2e/build.sh above %s", wd)
-				return
-			}
-		}
-		var out bytes.Buffer
-		cmd := exec.Command("bash", filepath.Join(root, "hack/e2e/build.sh"))
-		cmd.Env = append(os.Environ(), "VA_E2E_NO_BUILD=1")
-		cmd.Stdout, cmd.Stderr = &out, io.Discard
-		if err := cmd.Run(); err != nil {
-			clErr = fmt.Errorf("hack/e2e/build.sh (VA_E2E_NO_BUILD=1): %v: the Kubernetes binaries are not cached", err)
+		var err error
+		if root, err = testenv.RepoRoot(); err != nil {
+			clErr = err
 			return
 		}
-		bins = map[string]string{}
-		sc := bufio.NewScanner(&out)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "="); ok {
-				bins[k] = v
-			}
+		if bins, err = cluster.Binaries(root, true, nil); err != nil {
+			clErr = fmt.Errorf("%v: the Kubernetes binaries are not cached", err)
+			return
 		}
 		cl, clErr = cluster.Start(context.Background(), cluster.Config{
 			Bins: bins, Keep: os.Getenv("VA_E2E_KEEP") == "1", Logf: log.Printf,

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voiceassist/autoscaling/test/e2e/netns"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -25,11 +26,11 @@ import (
 // saying so (the manifests here use none; docs/design.md forbids probes that
 // need a tool inside the image).
 type prober struct {
-	ns     *netns
+	ns     *netns.Namespace
 	client *http.Client
 }
 
-func newProber(ns *netns) *prober {
+func newProber(ns *netns.Namespace) *prober {
 	tr := &http.Transport{
 		DialContext:       ns.DialContext,
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // as the kubelet: HTTPS probes do not verify

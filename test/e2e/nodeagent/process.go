@@ -13,22 +13,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/voiceassist/autoscaling/test/e2e/netns"
+	"github.com/voiceassist/autoscaling/test/e2e/supervise"
 )
 
 // process is one run of a container: a local program in a process group of
 // its own (so a signal reaches everything it forked), inside the pods'
-// network namespace.
-type process struct {
-	cmd     *exec.Cmd
-	pid     int
-	started time.Time
-	log     string
-
-	done     chan struct{}
-	exitCode int32 // set before done closes; 128+signal when signalled, as a kubelet reports it
-	signal   syscall.Signal
-	finished time.Time
-}
+// network namespace; its exit code is 128+signal when signalled, as a
+// kubelet reports it.
+type process = supervise.Process
 
 // procSpec is what startProcess runs.
 type procSpec struct {
@@ -39,76 +33,22 @@ type procSpec struct {
 	log      string
 }
 
-func startProcess(ns *netns, s procSpec) (*process, error) {
+func startProcess(ns *netns.Namespace, s procSpec) (*process, error) {
 	if len(s.argv) == 0 {
 		return nil, errors.New("empty command")
 	}
-	if err := os.MkdirAll(filepath.Dir(s.log), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close() // the child has its own copy
 	cmd := exec.Command(s.argv[0], s.argv[1:]...)
 	cmd.Env = s.env
 	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = f, f
-	// Pdeathsig: the pods die with the agent's process, even on SIGKILL or
-	// a `go test -timeout` panic. (It is tied to the forking thread; the
-	// thread netns.do forks on only ends if it could not leave the
-	// namespace again, which kills the child at once rather than later.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if s.uid >= 0 {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid), NoSetGroups: true}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid), NoSetGroups: true}}
 	}
-	if err := ns.start(cmd); err != nil {
-		return nil, err
-	}
-	p := &process{cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), log: s.log, done: make(chan struct{})}
-	go func() {
-		err := cmd.Wait()
-		p.finished = time.Now()
-		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			p.signal = st.Signal()
-			p.exitCode = 128 + int32(st.Signal())
-		} else if cmd.ProcessState != nil {
-			p.exitCode = int32(cmd.ProcessState.ExitCode())
-		} else if err != nil {
-			p.exitCode = 128
-		}
-		// Whatever the program left behind in its group goes with it.
-		syscall.Kill(-p.pid, syscall.SIGKILL)
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// terminate sends SIGTERM to the process group, waits up to grace, then
-// sends SIGKILL, and returns once the process has exited.
-func (p *process) terminate(grace time.Duration) {
-	if p.exited() {
-		return
-	}
-	syscall.Kill(-p.pid, syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-p.done:
-	case <-t.C:
-		syscall.Kill(-p.pid, syscall.SIGKILL)
-		<-p.done
-	}
+	// Forked from a thread inside the namespace. Pdeathsig (the pods die
+	// with the agent's process, even on SIGKILL or a `go test -timeout`
+	// panic) is tied to the forking thread; the thread Namespace.Do forks
+	// on only ends if it could not leave the namespace again, which kills
+	// the child at once rather than later.
+	return supervise.Start(supervise.Spec{Name: filepath.Base(s.argv[0]), Cmd: cmd, Log: s.log, Fork: ns.Start})
 }
 
 // --- /proc ----------------------------------------------------------------

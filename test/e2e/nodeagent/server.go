@@ -120,7 +120,7 @@ func (a *Agent) usage() (nodeCPU time.Duration, nodeMem uint64, ctrs []container
 	for _, w := range a.workers {
 		w.mu.Lock()
 		for _, c := range w.ctrs {
-			if c.proc != nil && !c.proc.exited() {
+			if c.proc != nil && c.proc.Running() {
 				runs = append(runs, run{w.pod.Namespace, w.pod.Name, c.spec.Name, c.proc})
 			}
 		}
@@ -132,11 +132,11 @@ func (a *Agent) usage() (nodeCPU time.Duration, nodeMem uint64, ctrs []container
 	}
 	procs := allProcs()
 	for _, r := range runs {
-		cpu, mem, ok := treeUsage(procs, r.p.pid)
+		cpu, mem, ok := treeUsage(procs, r.p.Pid())
 		if !ok {
 			continue
 		}
-		ctrs = append(ctrs, containerUsage{namespace: r.ns, pod: r.pod, container: r.name, start: r.p.started, cpu: cpu, mem: mem})
+		ctrs = append(ctrs, containerUsage{namespace: r.ns, pod: r.pod, container: r.name, start: r.p.StartedAt(), cpu: cpu, mem: mem})
 	}
 	sort.Slice(ctrs, func(i, j int) bool {
 		if ctrs[i].namespace != ctrs[j].namespace {

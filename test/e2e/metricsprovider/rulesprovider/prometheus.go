@@ -15,8 +15,14 @@ import (
 
 // Prometheus evaluates instant queries with the HTTP API
 // (GET <URL>/api/v1/query), as Prometheus Adapter does: no time parameter,
-// so Prometheus evaluates at its own "now". A plain net/http client keeps
-// the module's dependencies to what the API server needs anyway.
+// so Prometheus evaluates at its own "now".
+//
+// This is deliberately not client_golang's API client (which the rest of
+// the test harness uses): the provider stands in for Prometheus Adapter,
+// whose own generic client sends a GET with the query in the URL and reads
+// vector and scalar results, so this one does exactly that (the request
+// and the result handling are what is under test), and the module needs
+// no dependency beyond what the API server needs anyway.
 type Prometheus struct {
 	// URL is Prometheus's base URL, e.g. http://127.0.0.1:9090.
 	URL string

@@ -22,9 +22,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
 	"github.com/voiceassist/autoscaling/internal/adapter"
+	"github.com/voiceassist/autoscaling/test/e2e/supervise"
 )
 
 // The tests run the provider against a real Prometheus (Debian's
@@ -153,35 +155,27 @@ scrape_configs:
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	p, err := supervise.Start(supervise.Spec{Name: "prometheus", Log: filepath.Join(dir, "prometheus.log"),
+		Cmd: exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+			"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer p.Stop(5 * time.Second)
 	prom = &Prometheus{URL: "http://" + addr}
 
 	// Every counter needs at least three samples for rate() to be
 	// meaningful; every gauge one.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ok, why := ready()
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-			fmt.Fprintf(os.Stderr, "Prometheus not ready after 60s: %s\n%s\n", why, log)
-			return 1
-		}
-		time.Sleep(250 * time.Millisecond)
+	var why string
+	err = wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		var ok bool
+		ok, why = ready()
+		return ok, nil
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Prometheus not ready after 60s: %s\n%s\n", why, p.Tail(50))
+		return 1
 	}
 	return m.Run()
 }
@@ -222,20 +216,10 @@ func exposition(start time.Time) http.Handler {
 	})
 }
 
+// findRules is the repository's Prometheus Adapter values file: this
+// package's tests run in test/e2e/metricsprovider/rulesprovider.
 func findRules() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		f := filepath.Join(d, "k8s", "performance", "prometheus-adapter-values.yaml")
-		if _, err := os.Stat(f); err == nil {
-			return f, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no k8s/performance/prometheus-adapter-values.yaml above %s", dir)
-		}
-	}
+	return filepath.Abs(filepath.Join("..", "..", "..", "..", "k8s", "performance", "prometheus-adapter-values.yaml"))
 }
 
 func freeAddr() (string, error) {
