@@ -3,6 +3,7 @@ module github.com/voiceassist/autoscaling
 go 1.26.0
 
 require (
+	github.com/cyphar/filepath-securejoin v0.4.1
 	github.com/google/go-containerregistry v0.22.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/mattn/go-isatty v0.0.24

@@ -3,8 +3,9 @@
 // Package nodeagent is a small node agent for the local e2e cluster
 // (test/e2e/cluster): test infrastructure of ours, not a kubelet. It
 // registers a Node, runs the pods the scheduler binds to it as local
-// processes inside the cluster's network namespace (our images map to our
-// locally built binaries, redis and postgres images to Debian's), each pod
+// processes inside the cluster's network namespace (our images run from the
+// binaries unpacked out of the OCI images `make images` builds, redis and
+// postgres images map to Debian's programs), each pod
 // on an IP of its own from the node's podCIDR; it reports pod status and
 // readiness from the pods' own probes, stops pods with SIGTERM and their
 // grace period, and serves the kubelet's /metrics/resource endpoint with

@@ -5,6 +5,7 @@ package nodeagent
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -31,10 +32,13 @@ const (
 	MetricsServerPort = 4443
 )
 
-// StartForCluster builds the VoiceAssist binaries (repoRoot is the module
-// root; Go's build cache makes this cheap after the first time) and starts
-// one node agent, "va-node-1" at NodeIP, on the harness's cluster. It
-// returns once the Node is Ready. Stop the agent before cluster.Stop: it
+// StartForCluster builds the VoiceAssist images as `make images` does
+// (BuildImages; repoRoot is the module root; Go's build cache makes this
+// cheap after the first time), so the pods of our three services run the
+// images' own binaries and config, and starts one node agent, "va-node-1"
+// at NodeIP, on the harness's cluster. It returns once the Node is Ready
+// (Redis and PostgreSQL have no image of ours: Images maps them to
+// Debian's programs). Stop the agent before cluster.Stop: it
 // ends the pods' processes with their grace periods (capped at 10 s);
 // cluster.Stop would otherwise kill them when it deletes the namespace.
 //
@@ -55,17 +59,19 @@ func StartForCluster(ctx context.Context, c *cluster.Cluster, repoRoot string, l
 	if err != nil {
 		return nil, err
 	}
-	bins, err := BuildBinaries(ctx, repoRoot, binDir)
+	images := Images(nil) // redis, postgres: Debian's programs
+	ours, err := BuildImages(ctx, repoRoot, binDir, logf)
 	if err != nil {
 		os.RemoveAll(binDir)
 		return nil, err
 	}
+	maps.Copy(images, ours)
 	a := &Agent{
 		Client:   cs,
 		NodeName: "va-node-1",
 		NodeIP:   NodeIP,
 		Netns:    c.Netns.Name,
-		Images:   Images(bins),
+		Images:   images,
 		Logf:     logf,
 		binDir:   binDir,
 	}

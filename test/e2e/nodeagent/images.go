@@ -1,15 +1,13 @@
-//go:build e2e
-
 package nodeagent
 
+// No build tag: Binary and the image tables are shared with the unit test
+// of ociimage.go, which runs in `make test`.
+
 import (
-	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 )
 
 // Binary is the local program an image maps to. There is no container
@@ -17,7 +15,9 @@ import (
 // pod's env, args and (rewritten) ports and paths.
 type Binary struct {
 	// Path is the executable; it stands for the image's entrypoint (and
-	// for command[0] when a container sets a command).
+	// for command[0] when a container sets a command). For an OCI image
+	// (Image set) it is the image's own program, unpacked, and
+	// Binary.ForContainer resolves it per container.
 	Path string
 	// Args come before the container's args, AppendArgs after them. Both
 	// are $(VAR)-expanded against the container's environment (POD_IP is
@@ -38,73 +38,26 @@ type Binary struct {
 	// they nor a listen flag are given. Every pod shares one network
 	// namespace, so a program must bind its pod's IP, not all addresses.
 	ListenFlags, ListenEnv []string
+	// Image, when set, is the OCI image this Binary runs (ImageBinary):
+	// its User is the process's identity unless the pod sets runAsUser,
+	// and its digest is the containers' imageID.
+	Image *OCIImage
 }
 
-// lookupImage finds an image's Binary: "repo:tag" exactly, else "repo"
-// for any tag (or digest).
-func (a *Agent) lookupImage(image string) (Binary, bool) {
-	if b, ok := a.Images[image]; ok {
-		return b, true
-	}
-	repo := image
-	if i := strings.Index(repo, "@"); i >= 0 {
-		repo = repo[:i]
-	}
-	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-		repo = repo[:i]
-	}
-	for _, r := range []string{repo, strings.TrimPrefix(repo, "docker.io/"), strings.TrimPrefix(repo, "docker.io/library/")} {
-		if b, ok := a.Images[r]; ok {
-			return b, true
-		}
-	}
-	return Binary{}, false
-}
-
-// The VoiceAssist images and the commands that build their programs.
+// The VoiceAssist images (repository → image name of internal/imagebuild).
 var voiceAssistImages = map[string]string{
 	"voiceassist/voiceassist-server": "voiceassist-server",
 	"voiceassist/voiceassist-worker": "voiceassist-worker",
 	"voiceassist/queue-exporter":     "queue-exporter",
 }
 
-// BuildBinaries builds cmd/voiceassist-server, cmd/voiceassist-worker and
-// cmd/queue-exporter of the module at repoRoot into outDir (made
-// world-readable: the pods run as their runAsUser, 65532) and returns
-// their paths by command name. Go's build cache makes a repeat cheap.
-func BuildBinaries(ctx context.Context, repoRoot, outDir string) (map[string]string, error) {
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return nil, err
-	}
-	os.Chmod(outDir, 0o755)
-	names := make([]string, 0, len(voiceAssistImages))
-	for _, n := range voiceAssistImages {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	args := []string{"build", "-o", outDir + string(filepath.Separator)}
-	for _, n := range names {
-		args = append(args, "./cmd/"+n)
-	}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	bins := map[string]string{}
-	for _, n := range names {
-		bins[n] = filepath.Join(outDir, n)
-	}
-	return bins, nil
-}
-
 // Images maps the images of k8s/performance to local programs:
 //
 //   - voiceassist/voiceassist-server, voiceassist/voiceassist-worker and
-//     voiceassist/queue-exporter (any tag) to the binaries BuildBinaries
-//     made (bins: command name → path), their --listen / LISTEN_ADDR bound
-//     to the pod's IP;
+//     voiceassist/queue-exporter (any tag) to the programs in bins
+//     (command name → path), their --listen / LISTEN_ADDR bound to the
+//     pod's IP. StartForCluster passes none: it runs these three from
+//     their OCI images instead (BuildImages);
 //   - redis (any tag) to Debian's redis-server, bound to the pod's IP,
 //     protected mode off (there is no password; nothing outside the
 //     namespace can reach it);

@@ -38,7 +38,7 @@ func (w *podWorker) startContainer(c *ctr) (*process, error) {
 		w.markDirty()
 		return nil, err
 	}
-	bin, ok := w.a.lookupImage(c.spec.Image)
+	bin, ok := w.a.containerBinary(&c.spec)
 	if !ok {
 		return fail("ErrImagePull", fmt.Errorf("image %q has no local binary (nodeagent.Agent.Images)", c.spec.Image))
 	}
@@ -219,6 +219,7 @@ func runAs(p *corev1.Pod, c *corev1.Container, bin Binary) (uid, gid int, err er
 			gid = int(*sc.RunAsGroup)
 		}
 	}
+	uid, gid = bin.imageUser(uid, gid) // an OCI image's User when the pod sets no runAsUser
 	if uid >= 0 && gid < 0 {
 		gid = uid
 	}

@@ -228,7 +228,7 @@ func (c *ctr) status() corev1.ContainerStatus {
 	cs := corev1.ContainerStatus{
 		Name:         c.spec.Name,
 		Image:        c.spec.Image,
-		ImageID:      "nodeagent://" + c.spec.Image,
+		ImageID:      c.w.a.imageID(c.spec.Image),
 		RestartCount: c.restarts,
 		Ready:        c.ready,
 	}
