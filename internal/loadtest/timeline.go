@@ -77,6 +77,8 @@ type recorder struct {
 	start time.Time
 	mu    sync.Mutex
 	secs  map[int64]*bucket
+	// every latency of the run, for its overall quantiles
+	lat, jobLat []float64
 }
 
 func newRecorder(start time.Time) *recorder {
@@ -114,6 +116,7 @@ func (r *recorder) response(sent time.Time, lat time.Duration, errKind string) {
 	r.bucket(r.sec(sent)).sent++
 	b := r.bucket(r.sec(sent.Add(lat)))
 	b.lat = append(b.lat, float64(lat)/float64(time.Millisecond))
+	r.lat = append(r.lat, float64(lat)/float64(time.Millisecond))
 	if errKind == "" {
 		b.ok++
 	} else {
@@ -132,6 +135,7 @@ func (r *recorder) jobEnded(end time.Time, lat time.Duration, failed bool) {
 		b.done++
 	}
 	b.jobLat = append(b.jobLat, lat.Seconds())
+	r.jobLat = append(r.jobLat, lat.Seconds())
 }
 
 func (r *recorder) inFlight(s int64, n int) {
@@ -179,3 +183,22 @@ func quantiles(xs []float64, qs ...float64) []float64 {
 
 // statusKind names a response that is not a success.
 func statusKind(code int) string { return strconv.Itoa(code) }
+
+// Quantiles are p50, p95 and p99.
+type Quantiles struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+}
+
+func quantilesOf(xs []float64) Quantiles {
+	q := quantiles(xs, 0.50, 0.95, 0.99)
+	return Quantiles{q[0], q[1], q[2]}
+}
+
+// overall are the run's request latency (ms) and job latency (s) quantiles.
+func (r *recorder) overall() (req, job Quantiles) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return quantilesOf(r.lat), quantilesOf(r.jobLat)
+}
