@@ -128,7 +128,9 @@ func (r *run) poll(ctx context.Context, id string) {
 	r.fol.mu.Lock()
 	at, ok := r.fol.jobs[id]
 	delete(r.fol.jobs, id)
+	left := len(r.fol.jobs)
 	r.fol.mu.Unlock()
+	r.jobRec.inFlight(r.jobRec.sec(now), left)
 	if ok {
 		r.jobRec.jobEnded(now, now.Sub(at), j.Status == "failed")
 	}

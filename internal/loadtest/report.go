@@ -44,7 +44,8 @@ type Report struct {
 	// answered, or p99 over its --slo), until the first of 10 seconds in a
 	// row without a shortfall: 0 when it never fell short, -1 when it was
 	// still short when the load ended. For the worker alone it is the
-	// time from the first accepted job until none was left in flight.
+	// time from the first accepted job until the last one ended (-1 while
+	// any is unfinished).
 	CapacityMetDemandSeconds int64 `json:"capacityMetDemandSeconds"`
 	ShortfallSeconds         int64 `json:"shortfallSeconds"`
 	// FirstScaleUpSeconds is the earliest first scale-up of any HPA (-1: none).
@@ -196,7 +197,7 @@ func Summarize(m Meta, tl []Second, slos []SLO) *Report {
 		}
 	} else if hasJobs {
 		rep.CapacityMetDemandSeconds = -1
-		first := int64(-1)
+		first, last := int64(-1), int64(-1)
 		for _, s := range tl {
 			if s.Jobs == nil {
 				continue
@@ -204,10 +205,12 @@ func Summarize(m Meta, tl []Second, slos []SLO) *Report {
 			if first < 0 && s.Jobs.OK > 0 {
 				first = s.T
 			}
-			if first >= 0 && s.T >= m.LoadSeconds && s.Jobs.InFlight == 0 {
-				rep.CapacityMetDemandSeconds = s.T - first
-				break
+			if s.Jobs.Done+s.Jobs.Failed > 0 {
+				last = s.T
 			}
+		}
+		if first >= 0 && last >= first && m.JobsUnfinished == 0 {
+			rep.CapacityMetDemandSeconds = last - first
 		}
 	}
 

@@ -107,6 +107,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s %v: want a total rate above 0 per second", r.name, r.v)
 		}
 	}
+	if c.Target == TargetWorker && c.Burst > 0 {
+		return nil // a burst has no profile
+	}
 	return c.Shape.Validate()
 }
 
@@ -187,6 +190,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	stopLoad()
 	r.mu.Lock()
 	r.loadEnd = time.Since(start)
+	if burstOnly := cfg.Target == TargetWorker && cfg.Burst > 0; !burstOnly {
+		// the last responses come after the profile's end; the load does not
+		r.loadEnd = min(r.loadEnd, cfg.Shape.Duration)
+	}
 	r.mu.Unlock()
 	<-disrupted
 	r.fol.closeAdds()
@@ -318,6 +325,7 @@ func (r *run) accepted(x *vegeta.Result) string {
 	r.jobRec.response(x.Timestamp, x.Latency, kind)
 	if kind == "" {
 		r.fol.add(body.ID, x.End())
+		r.jobRec.inFlight(r.jobRec.sec(time.Now()), r.fol.pending())
 	}
 	return kind
 }
@@ -496,7 +504,7 @@ func (r *run) second(s int64) Second {
 }
 
 func (r *run) report(interrupted bool, cooldown time.Duration, why string) *Report {
-	last := int64(time.Since(r.start) / time.Second)
+	last := int64(time.Since(r.start)/time.Second) + 1 // the partial second too
 	var tl []Second
 	for s := int64(0); s < last; s++ {
 		tl = append(tl, r.second(s))

@@ -42,7 +42,8 @@ type JobTraffic struct {
 	Traffic
 	Done   int `json:"done"`
 	Failed int `json:"failed"`
-	// InFlight is the jobs accepted and not yet done or failed.
+	// InFlight is the most jobs accepted and not yet done or failed during
+	// the second.
 	InFlight int `json:"inFlight"`
 	// Job latency quantiles (s, acceptance to done) of the jobs ending
 	// this second.
@@ -138,10 +139,11 @@ func (r *recorder) jobEnded(end time.Time, lat time.Duration, failed bool) {
 	r.jobLat = append(r.jobLat, lat.Seconds())
 }
 
+// inFlight records n jobs in flight in second s; a second keeps its most.
 func (r *recorder) inFlight(s int64, n int) {
 	r.mu.Lock()
 	b := r.bucket(s)
-	b.inFlight, b.inFlightKnown = n, true
+	b.inFlight, b.inFlightKnown = max(b.inFlight, n), true
 	r.mu.Unlock()
 }
 
