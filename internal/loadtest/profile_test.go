@@ -29,10 +29,10 @@ func TestShapes(t *testing.T) {
 	constant := DefaultShape(ProfileConstant)
 	constant.Duration = constant.DefaultDuration()
 	for _, c := range []struct {
-		name  string
-		s     Shape
-		t     float64
-		want  float64
+		name string
+		s    Shape
+		t    float64
+		want float64
 	}{
 		{"spike before", spike, 59, 10}, {"spike half-way up", spike, 75, 30}, {"spike at peak", spike, 90, 50},
 		{"spike held", spike, 389, 50}, {"spike half-way down", spike, 405, 30}, {"spike after", spike, 421, 10},

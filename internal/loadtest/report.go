@@ -75,9 +75,9 @@ type TrafficSummary struct {
 // JobSummary adds the jobs followed to their end.
 type JobSummary struct {
 	TrafficSummary
-	Done       int `json:"done"`
-	Failed     int `json:"failed"`
-	Unfinished int `json:"unfinished"`
+	Done        int `json:"done"`
+	Failed      int `json:"failed"`
+	Unfinished  int `json:"unfinished"`
 	MaxInFlight int `json:"maxInFlight"`
 }
 
