@@ -136,6 +136,16 @@ func newLoadtestTargetCommand(streams IOStreams, target, short string) *cobra.Co
 	f.IntVar(&o.disruptMax, "disrupt-max", 3, "disruptions at most")
 	addOutputFlag(cmd, &o.output, outputText, loadtestOutputs...)
 	f.StringVar(&o.png, "png", "", "also write a chart to this PNG file (vactl simulate's style)")
+	for name, values := range map[string][]string{
+		"profile": loadtest.ProfileNames(),
+		"via":     {"port-forward", "endpoints"},
+		"disrupt": {loadtest.DisruptEvictOne, loadtest.DisruptKillPod},
+		"slo":     {"p50=", "p95=", "p99=", "job-p50=", "job-p95=", "job-p99=", "errors="},
+	} {
+		_ = cmd.RegisterFlagCompletionFunc(name, func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return withPrefix(values, toComplete), cobra.ShellCompDirectiveNoFileComp
+		})
+	}
 	return cmd
 }
 
