@@ -146,6 +146,9 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	b.WriteString("\n")
 	writeTimelineTable(&b, r, false)
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\nnote: %s\n", n)
+	}
 	fmt.Fprintf(&b, "\nverdict: %s\n", r.Verdict)
 	for _, reason := range r.Reasons {
 		fmt.Fprintf(&b, "  - %s\n", reason)
@@ -165,6 +168,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "\n**Verdict: %s**\n", r.Verdict)
 	for _, reason := range r.Reasons {
 		fmt.Fprintf(&b, "- %s\n", reason)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\n> note: %s\n", n)
 	}
 	b.WriteString("\n| | |\n|---|---|\n")
 	if t := r.API; t != nil {

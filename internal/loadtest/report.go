@@ -54,6 +54,9 @@ type Report struct {
 	// minimum again (-1: not within the cool-down).
 	BackToMinSeconds int64       `json:"backToMinSeconds"`
 	SLOs             []SLOResult `json:"slos"`
+	// Notes say what makes the figures less than they seem, e.g. a load
+	// generator that fell behind its profile.
+	Notes []string `json:"notes,omitempty"`
 	Verdict          string      `json:"verdict"`
 	Reasons          []string    `json:"reasons,omitempty"`
 	Timeline         []Second    `json:"timeline"`
@@ -70,7 +73,13 @@ type TrafficSummary struct {
 	// PeakOffered and PeakAchieved are the highest seconds.
 	PeakOffered  float64 `json:"peakOffered"`
 	PeakAchieved int     `json:"peakAchieved"`
+
+	planned float64 // requests the profile asked for
 }
+
+// lagShare is how far below its profile a load may fall before the report
+// says the generator fell behind.
+const lagShare = 0.95
 
 // JobSummary adds the jobs followed to their end.
 type JobSummary struct {
@@ -144,6 +153,7 @@ func Summarize(m Meta, tl []Second, slos []SLO) *Report {
 		}
 		ts.AchievedRate = float64(ts.OK) / float64(loadSecs)
 		ts.OfferedRate = offered / float64(loadSecs)
+		ts.planned = offered
 		return ts
 	}
 	hasAPI, hasJobs := false, false
@@ -170,6 +180,15 @@ func Summarize(m Meta, tl []Second, slos []SLO) *Report {
 		}
 		js.Unfinished = m.JobsUnfinished
 		rep.Jobs = js
+	}
+
+	for _, c := range []struct {
+		what string
+		t    *TrafficSummary
+	}{{"requests", rep.API}, {"jobs", rep.jobTraffic()}} {
+		if c.t != nil && c.t.planned > 0 && float64(c.t.Requests) < lagShare*c.t.planned && !m.Interrupted {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("the load generator sent %d of the %.0f %s the profile asked for: it fell behind (too little CPU or --max-in-flight too low), so the offered load was lower than planned", c.t.Requests, c.t.planned, c.what))
+		}
 	}
 
 	// capacity against demand

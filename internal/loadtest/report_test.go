@@ -194,3 +194,18 @@ func TestCooldown(t *testing.T) {
 		t.Errorf("scale-down disabled: want no cool-down")
 	}
 }
+
+func TestSummarizeGeneratorLag(t *testing.T) {
+	tl := []Second{
+		{T: 0, Phase: "load", API: &Traffic{Offered: 20, Sent: 20, OK: 20}},
+		{T: 1, Phase: "load", API: &Traffic{Offered: 20, Sent: 10, OK: 10}},
+	}
+	rep := Summarize(Meta{LoadSeconds: 2}, tl, nil)
+	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "sent 30 of the 40 requests") {
+		t.Errorf("notes %v", rep.Notes)
+	}
+	tl[1].API.Sent, tl[1].API.OK = 19, 19
+	if rep := Summarize(Meta{LoadSeconds: 2}, tl, nil); len(rep.Notes) != 0 {
+		t.Errorf("39 of 40: notes %v", rep.Notes)
+	}
+}

@@ -51,13 +51,17 @@ func TestRunAPIConstant(t *testing.T) {
 	const rate, secs = 20.0, 4
 	sh := DefaultShape(ProfileConstant)
 	sh.Duration = secs * time.Second
-	rep, err := Run(context.Background(), Config{Target: TargetAPI, Shape: sh, APIRate: rate, Clips: clips(t, "1s=1,2s=1"),
+	c, err := ParseMix("1s=1,2s=1", 8000) // cheap clips: the gateway shares this test's CPU
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), Config{Target: TargetAPI, Shape: sh, APIRate: rate, Clips: c,
 		Gateway: URLGateway(s.gateway.URL), Cooldown: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := int(rate * secs)
-	if rep.API.Requests != want {
+	if d := rep.API.Requests - want; d < -1 || d > 1 {
 		t.Errorf("sent %d requests, want %d (%g/s for %ds)", rep.API.Requests, want, rate, secs)
 	}
 	if rep.API.OK != rep.API.Requests || len(rep.API.Errors) != 0 {
@@ -70,12 +74,9 @@ func TestRunAPIConstant(t *testing.T) {
 		if sec.API.Offered < rate-0.01 || sec.API.Offered > rate+0.01 {
 			t.Errorf("second %d: offered %.2f, want %g", sec.T, sec.API.Offered, rate)
 		}
-		if sec.API.Sent < rate-2 || sec.API.Sent > rate+2 {
-			t.Errorf("second %d: sent %d, want about %g", sec.T, sec.API.Sent, rate)
-		}
 	}
-	if rep.Verdict != "pass" || rep.APILatency.P99 <= 0 {
-		t.Errorf("verdict %s %v, p99 %v", rep.Verdict, rep.Reasons, rep.APILatency.P99)
+	if rep.Verdict != "pass" || rep.APILatency.P99 <= 0 || len(rep.Notes) > 0 {
+		t.Errorf("verdict %s %v, p99 %v, notes %v", rep.Verdict, rep.Reasons, rep.APILatency.P99, rep.Notes)
 	}
 }
 
