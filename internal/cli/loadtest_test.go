@@ -50,12 +50,12 @@ func TestLoadtestURL(t *testing.T) {
 	gw := testenv.StartService(t, server.Command, map[string]string{"DATABASE_URL": pg.DSN, "REDIS_ADDR": rd.Addr})
 	gw.WaitReady(t, 30*time.Second)
 	pngPath := filepath.Join(t.TempDir(), "run.png")
-	out, stderr, code := runIn(t, "", "loadtest", "api", "--url", gw.URL, "--rate", "10", "--duration", "3s", "--mix", "1s",
+	out, stderr, code := runIn(t, "", "loadtest", "api", "--url", gw.URL, "--rate", "10", "--duration", "3s", "--mix", "1s", "--sample-rate", "8000",
 		"--slo", "p99=5s", "-o", "markdown", "--png", pngPath)
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"## vactl loadtest api: constant; 3s", "**Verdict: pass**", "| api | 30 requests, 30 ok (100.0%)", "| p99<=5s |"} {
+	for _, want := range []string{"## vactl loadtest api: constant; 3s", "**Verdict: pass**", "ok (100.0%); offered 10.0/s", "| p99<=5s |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
 		}

@@ -56,10 +56,10 @@ type Report struct {
 	SLOs             []SLOResult `json:"slos"`
 	// Notes say what makes the figures less than they seem, e.g. a load
 	// generator that fell behind its profile.
-	Notes []string `json:"notes,omitempty"`
-	Verdict          string      `json:"verdict"`
-	Reasons          []string    `json:"reasons,omitempty"`
-	Timeline         []Second    `json:"timeline"`
+	Notes    []string `json:"notes,omitempty"`
+	Verdict  string   `json:"verdict"`
+	Reasons  []string `json:"reasons,omitempty"`
+	Timeline []Second `json:"timeline"`
 }
 
 // TrafficSummary sums one kind of request over the run.
