@@ -41,8 +41,8 @@ type Report struct {
 	HPAs []HPASummary    `json:"hpas,omitempty"`
 	// CapacityMetDemandSeconds is how long, from the first second in which
 	// the gateway fell short of the offered load (less than 95 % of it
-	// answered, or p99 over its --slo), until the first of 10 seconds in a
-	// row without a shortfall: 0 when it never fell short, -1 when it was
+	// answered over the 5 seconds around it, or p99 over its --slo), until
+	// the first of 10 seconds in a row without a shortfall: 0 when it never fell short, -1 when it was
 	// still short when the load ended. For the worker alone it is the
 	// time from the first accepted job until the last one ended (-1 while
 	// any is unfinished).
@@ -195,11 +195,11 @@ func Summarize(m Meta, tl []Second, slos []SLO) *Report {
 	if hasAPI {
 		first, good := int64(-1), 0
 		rep.CapacityMetDemandSeconds = 0
-		for _, s := range tl {
+		for i, s := range tl {
 			if s.Phase != "load" || s.API == nil || s.API.Offered <= 0 {
 				continue
 			}
-			short := float64(s.API.OK) < 0.95*s.API.Offered || (p99SLO > 0 && s.API.P99 > p99SLO)
+			short := rep.answeredShare(i) < 0.95 || (p99SLO > 0 && s.API.P99 > p99SLO)
 			if short {
 				rep.ShortfallSeconds++
 				if first < 0 {
@@ -298,6 +298,28 @@ func Summarize(m Meta, tl []Second, slos []SLO) *Report {
 	}
 	rep.verdict()
 	return rep
+}
+
+// shortfallWindow is the seconds either side of a second that its answered
+// share is taken over: responses are counted in the second they come back,
+// so one slow second moves successes into the next, and the last second of
+// the load has its answers in the cool-down.
+const shortfallWindow = 2
+
+// answeredShare is the successes over the offered requests in the window
+// around second i of the timeline.
+func (r *Report) answeredShare(i int) float64 {
+	var ok, offered float64
+	for k := max(0, i-shortfallWindow); k <= min(len(r.Timeline)-1, i+shortfallWindow); k++ {
+		if t := r.Timeline[k].API; t != nil {
+			ok += float64(t.OK)
+			offered += t.Offered
+		}
+	}
+	if offered == 0 {
+		return 1
+	}
+	return ok / offered
 }
 
 // check evaluates one SLO over the run and per second.
