@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/voiceassist/autoscaling/internal/cluster"
 	"github.com/voiceassist/autoscaling/internal/loadtest"
 )
@@ -37,6 +40,9 @@ import (
 //     came back to its minimum within the cool-down;
 //   - the timeline has the HPA's CPU metric and the worker HPA's External
 //     queue metrics read from external.metrics.k8s.io;
+//   - two gateway pods were evicted during the load (--disrupt evict-one,
+//     once a minute, at most 2) through the Eviction API, or refused by the
+//     PodDisruptionBudget, and an evicted pod is gone;
 //   - the exit code agrees with the verdict, and the verdict, the profile
 //     and the time are in the namespace annotation vactl check reads.
 //
@@ -55,7 +61,8 @@ func TestLoadtestSpike(t *testing.T) {
 	png := filepath.Join(t.TempDir(), "spike.png")
 	args := []string{"loadtest", "api", "--kubeconfig", cl.AdminKubeconfig, "--via", "endpoints",
 		"--profile", "spike", "--rate", "5", "--factor", "4", "--start", "20s", "--rise", "10s", "--hold", "150s",
-		"--mix", "4s", "--sample-rate", "44100", "--slo", "errors=5%", "--env", "dev", "-o", "json", "--png", png}
+		"--mix", "4s", "--sample-rate", "44100", "--slo", "errors=5%", "--env", "dev", "-o", "json", "--png", png,
+		"--disrupt", "evict-one", "--disrupt-every", "60s", "--disrupt-max", "2"}
 	cmd := cl.Netns.Command(append([]string{bin}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -151,6 +158,22 @@ func TestLoadtestSpike(t *testing.T) {
 	}
 	if !queueRead {
 		t.Errorf("no second of the timeline has voiceassist_queue_depth from external.metrics.k8s.io")
+	}
+	if len(rep.Disruptions) != 2 {
+		t.Errorf("disruptions %+v: want 2 (one a minute, at most 2)", rep.Disruptions)
+	}
+	for _, d := range rep.Disruptions {
+		switch {
+		case d.Pod == "" || (d.Result != "evicted" && d.Result != "refused"):
+			t.Errorf("disruption %+v: want a pod evicted or refused by its PDB", d)
+		case d.Result == "evicted":
+			p, err := cs.CoreV1().Pods(cluster.Namespace).Get(ctx, d.Pod, metav1.GetOptions{})
+			if err == nil && p.DeletionTimestamp == nil {
+				t.Errorf("pod %s evicted at %ds is still there, not terminating", d.Pod, d.T)
+			} else if err != nil && !apierrors.IsNotFound(err) {
+				t.Error(err)
+			}
+		}
 	}
 	if fi, err := os.Stat(png); err != nil || fi.Size() < 1000 {
 		t.Errorf("--png %s: %v", png, err)
