@@ -48,10 +48,10 @@ func clips(t *testing.T, mix string) []Clip {
 // whose duration is a clip's), counted by status.
 func TestRunAPIConstant(t *testing.T) {
 	s := startStack(t, false)
-	const rate, secs = 20.0, 4
+	const rate, secs = 10.0, 3
 	sh := DefaultShape(ProfileConstant)
 	sh.Duration = secs * time.Second
-	c, err := ParseMix("1s=1,2s=1", 8000) // cheap clips: the gateway shares this test's CPU
+	c, err := ParseMix("1s=1,500ms=1", 8000) // cheap clips: the gateway shares this test's CPU
 	if err != nil {
 		t.Fatal(err)
 	}
