@@ -18,7 +18,7 @@ const (
 	outputSARIF = "sarif"
 	outputCSV   = "csv"
 	outputPatch = "patch"
-	// markdown (check) is a table to paste into a change ticket.
+	// markdown (check, loadtest) is a report to paste into a change ticket.
 	outputMarkdown = "markdown"
 )
 

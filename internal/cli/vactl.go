@@ -94,6 +94,7 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 	cmd.AddCommand(newRollbackCommand(streams))
 	cmd.AddCommand(newTeardownCommand(streams))
 	cmd.AddCommand(newCheckCommand(streams))
+	cmd.AddCommand(newLoadtestCommand(streams))
 	return cmd
 }
 

@@ -237,9 +237,13 @@ func deploymentPanels(runs []*Result, col int) ([]*plot.Plot, []*plot.Legend, er
 		series{name: "desired (metrics)", get: func(p *Point) float64 { return float64(p.Desired) }, dashed: true}); err != nil {
 		return nil, nil, err
 	}
+	capacity := "ready capacity"
+	if d0.CapacityLabel != "" {
+		capacity = d0.CapacityLabel
+	}
 	if err := panel(d0.Name+": load", d0.LoadUnit, nil,
 		series{name: "offered", get: func(p *Point) float64 { return p.Load }},
-		series{name: "ready capacity", get: func(p *Point) float64 { return p.Capacity }, dashed: true}); err != nil {
+		series{name: capacity, get: func(p *Point) float64 { return p.Capacity }, dashed: true}); err != nil {
 		return nil, nil, err
 	}
 	sloName := "p95 latency"

@@ -34,16 +34,19 @@ type DeploymentResult struct {
 	// The pod's resources as rendered (millicores, MiB; 0: no limit), the CPU
 	// it gets (request + run.cpuBurst of the room to the limit) and what that
 	// CPU serves: req/s (gateway) or jobs/s (worker) per ready pod.
-	CPURequest      float64      `json:"cpuRequest"`
-	CPULimit        float64      `json:"cpuLimit"`
-	CPUAvailable    float64      `json:"cpuAvailable"`
-	MemoryRequestMi float64      `json:"memoryRequestMi"`
-	MemoryLimitMi   float64      `json:"memoryLimitMi"`
-	CapacityPerPod  float64      `json:"capacityPerPod"`
-	Metrics         []MetricInfo `json:"metrics"`
-	Summary         Summary      `json:"summary"`
-	Events          []ScaleEvent `json:"scaleEvents"`
-	Timeline        []Point      `json:"timeline"`
+	CPURequest      float64 `json:"cpuRequest"`
+	CPULimit        float64 `json:"cpuLimit"`
+	CPUAvailable    float64 `json:"cpuAvailable"`
+	MemoryRequestMi float64 `json:"memoryRequestMi"`
+	MemoryLimitMi   float64 `json:"memoryLimitMi"`
+	CapacityPerPod  float64 `json:"capacityPerPod"`
+	// CapacityLabel names Point.Capacity in charts when it is not the
+	// ready pods' capacity (vactl loadtest plots the achieved rate there).
+	CapacityLabel string       `json:"-"`
+	Metrics       []MetricInfo `json:"metrics"`
+	Summary       Summary      `json:"summary"`
+	Events        []ScaleEvent `json:"scaleEvents"`
+	Timeline      []Point      `json:"timeline"`
 }
 
 // Summary is the per-deployment table.

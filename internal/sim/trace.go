@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -197,4 +198,20 @@ func (tr *Trace) at(t float64) (rps, jobs float64) {
 	}
 	f := (t - tr.T[i]) / (tr.T[i+1] - tr.T[i])
 	return tr.RPS[i] + f*(tr.RPS[i+1]-tr.RPS[i]), tr.Jobs[i] + f*(tr.Jobs[i+1]-tr.Jobs[i])
+}
+
+// At returns the rates at t, interpolated as the simulator reads them, in
+// any order of t (a load generator asks from several goroutines): the
+// first row's before it, the last row's after it.
+func (tr *Trace) At(t float64) (rps, jobs float64) {
+	i := sort.SearchFloat64s(tr.T, t) // first row at or after t
+	switch {
+	case i == 0:
+		return tr.RPS[0], tr.Jobs[0]
+	case i >= len(tr.T):
+		n := len(tr.T) - 1
+		return tr.RPS[n], tr.Jobs[n]
+	}
+	f := (t - tr.T[i-1]) / (tr.T[i] - tr.T[i-1])
+	return tr.RPS[i-1] + f*(tr.RPS[i]-tr.RPS[i-1]), tr.Jobs[i-1] + f*(tr.Jobs[i]-tr.Jobs[i-1])
 }
