@@ -445,6 +445,33 @@ func (q *Queue) RunReaper(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// Redrive enqueues those of ids the queue does not know — not ready, not
+// claimed, not waiting for a retry, not dead-lettered — and returns them. It
+// is what the reconciler calls with the jobs PostgreSQL holds as accepted and
+// unfinished; it is idempotent and safe to run from many processes at once.
+//
+// A ready id counts as known by its enqueue time, so an id pushed by hand
+// (no enqueue time) and not yet seen by Stats may be enqueued a second time:
+// the second delivery finds the job done and is acked.
+func (q *Queue) Redrive(ctx context.Context, ids ...string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if id == "" {
+			return nil, q.errorf("redrive", "", errors.New("empty job id"))
+		}
+		args[i] = id
+	}
+	keys := []string{q.keys.Ready, q.keys.Enqueued, q.keys.Inflight, q.keys.Delayed, q.keys.Errors, q.keys.Attempts}
+	out, err := redriveScript.Run(ctx, q.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return nil, q.errorf("redrive", ids[0], err)
+	}
+	return out, nil
+}
+
 // DeadLetter is one dead-lettered job.
 type DeadLetter struct {
 	ID       string
