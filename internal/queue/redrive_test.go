@@ -44,17 +44,20 @@ func TestRedrive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(got)
-	if !slices.Equal(got, []string{"lost-1", "lost-2"}) {
-		t.Fatalf("Redrive = %v, want the two lost ids", got)
+	slices.Sort(got.Redriven)
+	if !slices.Equal(got.Redriven, []string{"lost-1", "lost-2"}) {
+		t.Fatalf("Redrive = %v, want the two lost ids", got.Redriven)
+	}
+	if len(got.Dead) != 1 || got.Dead[0] != (queue.DeadLetter{ID: "dead", Reason: "bad audio"}) {
+		t.Fatalf("Redrive dead = %+v, want the dead-lettered job and its reason", got.Dead)
 	}
 	for range 3 {
 		again, err := q.Redrive(ctx, ids...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(again) != 0 {
-			t.Fatalf("second Redrive enqueued %v again", again)
+		if len(again.Redriven) != 0 {
+			t.Fatalf("second Redrive enqueued %v again", again.Redriven)
 		}
 	}
 	s := mustStats(t, q)
