@@ -107,6 +107,44 @@ func (r *Redis) Stop() {
 	}
 }
 
+// Kill SIGKILLs the server — no shutdown, no last write of its data — and
+// waits for it; safe to call when it is not running.
+func (r *Redis) Kill() {
+	r.tb.Helper()
+	if r.cmd == nil || r.cmd.Process == nil || r.cmd.ProcessState != nil {
+		return
+	}
+	if err := r.cmd.Process.Kill(); err != nil {
+		r.tb.Fatalf("testenv: kill redis-server: %v", err)
+	}
+	// Wait reports the kill as an error; the state is what matters.
+	if err := r.cmd.Wait(); r.cmd.ProcessState == nil {
+		r.tb.Fatalf("testenv: wait for redis-server: %v", err)
+	}
+}
+
+// RemoveData deletes what the stopped server persisted (append-only files,
+// RDB snapshot), so the next Start comes up empty, as after losing its
+// volume. The log stays.
+func (r *Redis) RemoveData() {
+	r.tb.Helper()
+	if r.cmd != nil && r.cmd.Process != nil && r.cmd.ProcessState == nil {
+		r.tb.Fatal("testenv: RemoveData on a running redis-server; Stop or Kill it first")
+	}
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		r.tb.Fatalf("testenv: %v", err)
+	}
+	for _, e := range entries {
+		if e.Name() == "redis.log" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(r.dir, e.Name())); err != nil {
+			r.tb.Fatalf("testenv: remove redis data: %v", err)
+		}
+	}
+}
+
 // Postgres is a PostgreSQL cluster owned by one test.
 type Postgres struct {
 	// DSN is a libpq/pgx connection string for database "voiceassist".
