@@ -410,18 +410,61 @@ func TestWorker(t *testing.T) {
 	})
 
 	// A job longer than its lease keeps it through heartbeats: a second
-	// worker on the same queue never gets it.
+	// worker on the same queue, reaping often, never gets it. The job runs
+	// until the test has seen Redis's clock pass the first deadline with the
+	// lease still held (events, not a guessed duration); the 3 s lease
+	// leaves a loaded machine two heartbeats of slack.
 	t.Run("LeaseRenewedDuringLongJob", func(t *testing.T) {
 		name := uniqueQueue()
-		cfg := worker.Config{Queue: name, SimulateWork: 1500 * time.Millisecond,
-			QueueOptions: queue.Options{Lease: 300 * time.Millisecond}}
+		started, finish := make(chan struct{}), make(chan struct{})
+		var once atomic.Bool
+		cfg := worker.Config{Queue: name, QueueOptions: queue.Options{Lease: 3 * time.Second},
+			Process: func(ctx context.Context, b []byte) (json.RawMessage, float64, error) {
+				if once.CompareAndSwap(false, true) {
+					close(started)
+				}
+				select {
+				case <-finish:
+				case <-ctx.Done():
+					return nil, 0, ctx.Err()
+				}
+				return worker.AnalyzeAudio(ctx, b)
+			}}
 		a := start(t, e.rdb, e.st, cfg)
-		id := newJob(t, e, a.w.Queue(), wav(t, 0.5))
-		waitStatus(t, e.st, id, store.StatusProcessing, 10*time.Second)
 		b := start(t, e.rdb, e.st, cfg)
+		id := newJob(t, e, a.w.Queue(), wav(t, 0.5))
+		<-started
+		keys := a.w.Queue().Keys()
+		first, err := e.rdb.ZScore(context.Background(), keys.Inflight, id).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		holder, err := e.rdb.HGet(context.Background(), keys.Claims, id).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "Redis's clock past the first lease deadline", func() bool {
+			now, err := e.rdb.Time(context.Background()).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return now.UnixMilli() > int64(first)
+		})
+		deadline, err := e.rdb.ZScore(context.Background(), keys.Inflight, id).Result()
+		if err != nil {
+			t.Fatalf("job not in flight past its first deadline: %v", err)
+		}
+		holderNow, err := e.rdb.HGet(context.Background(), keys.Claims, id).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if deadline <= first || holderNow != holder {
+			t.Fatalf("past the first deadline: deadline %v (first %v), holder %q (first %q): the lease was not renewed", deadline, first, holderNow, holder)
+		}
+		close(finish)
 		j := waitStatus(t, e.st, id, store.StatusDone, 20*time.Second)
-		if j.Attempts != 1 {
-			t.Errorf("done on attempt %d, want 1: the lease was not renewed", j.Attempts)
+		if j.Attempts != 1 || j.Completions != 1 {
+			t.Errorf("done on attempt %d with %d result writes, want 1 and 1: the lease was not renewed", j.Attempts, j.Completions)
 		}
 		for _, r := range []*running{a, b} {
 			if v := metric(t, r.w.Registry(), "voiceassist_worker_lease_lost_total"); v != 0 {
