@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
@@ -32,20 +34,22 @@ func FreePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// WaitTCP waits until addr accepts connections or the timeout passes.
+// WaitTCP waits until addr accepts connections or the timeout passes,
+// trying every 20 ms.
 func WaitTCP(addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
+		if err != nil {
+			last = err
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return true, c.Close()
+	})
+	if err != nil && last != nil {
+		return fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, last)
 	}
+	return err
 }
 
 // Redis is a redis-server process owned by one test.

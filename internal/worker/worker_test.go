@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/voiceassist/autoscaling/internal/audio"
 	"github.com/voiceassist/autoscaling/internal/queue"
@@ -151,14 +152,13 @@ func (r *running) shutdown(t *testing.T, within time.Duration) time.Duration {
 	return time.Since(begin)
 }
 
+// waitFor polls cond every 20 ms until it holds, for at most timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, timeout, true,
+		func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
 	}
 }
 
