@@ -548,8 +548,7 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, log *slog.Logger) 
 	cancel()
 	switch {
 	case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrNotFound):
-		// Another claim replaced ours in the row: it writes, we do not.
-		return w.leaseLost(l, log, err)
+		return w.fenced(l, log, err)
 	case err != nil:
 		return w.dependencyDown(ctx, l, log, depPostgres, fmt.Errorf("store result: %w", err))
 	}
@@ -584,6 +583,19 @@ func (w *Worker) leaseLost(l *queue.Lease, log *slog.Logger, err error) string {
 	w.m.leaseLost.Inc()
 	log.Warn("lease lost; not writing the result, the job's new holder does", "err", err)
 	return "lease_lost"
+}
+
+// fenced handles a write PostgreSQL refused because the row is held under
+// another lease token (or finished): another claim replaced ours, so we do
+// not write. The Redis lease may still be ours — a claimant that stalled
+// before its MarkProcessing can overwrite the token after our lease check —
+// so give the job back untried: its next claim re-marks the row and
+// finishes it, or finds it done and acks. If the lease is not ours the
+// release is refused and nothing happens.
+func (w *Worker) fenced(l *queue.Lease, log *slog.Logger, err error) string {
+	out := w.leaseLost(l, log, err)
+	w.release(l)
+	return out
 }
 
 // ack acknowledges a job whose row is done. The result is stored: acking
@@ -674,7 +686,7 @@ func (w *Worker) deadLetter(ctx context.Context, l *queue.Lease, log *slog.Logge
 		cancel()
 		switch {
 		case errors.Is(err, store.ErrStale):
-			return w.leaseLost(l, log, err)
+			return w.fenced(l, log, err)
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
 			return w.dependencyDown(ctx, l, log, depPostgres, fmt.Errorf("mark failed: %w", err))

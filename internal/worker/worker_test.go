@@ -349,6 +349,24 @@ func TestWorker(t *testing.T) {
 		}
 	})
 
+	// A stale claimant overwrote the row's lease token after our lease
+	// check (it stalled before its MarkProcessing): PostgreSQL refuses our
+	// write, we write nothing, and the job given back is finished by its
+	// next claim, with one result write.
+	t.Run("FencedWriteGivesJobBack", func(t *testing.T) {
+		is := &intrudingStore{Store: e.st}
+		is.intrude.Store(1)
+		r := start(t, e.rdb, is, worker.Config{Queue: uniqueQueue()})
+		id := newJob(t, e, r.w.Queue(), wav(t, 0.5))
+		j := waitStatus(t, e.st, id, store.StatusDone, 30*time.Second)
+		if j.Completions != 1 || j.Attempts != 1 {
+			t.Errorf("done with %d result writes on attempt %d, want 1 and 1 (the refused write gave the job back untried)", j.Completions, j.Attempts)
+		}
+		if v := metric(t, r.w.Registry(), "voiceassist_worker_lease_lost_total"); v != 1 {
+			t.Errorf("lease lost %v, want 1 (the fenced write)", v)
+		}
+	})
+
 	// An analysis error that may pass is the job's own: retried with
 	// backoff, each retry an attempt.
 	t.Run("TransientFailureRetriedWithBackoff", func(t *testing.T) {
@@ -632,6 +650,22 @@ func (f *flakyStore) Complete(ctx context.Context, id, lease string, result json
 	return f.Store.Complete(ctx, id, lease, result)
 }
 
+// intrudingStore is the real store where, before the first Complete, an
+// intruder marks the row processing under its own lease token.
+type intrudingStore struct {
+	*store.Store
+	intrude atomic.Int64
+}
+
+func (s *intrudingStore) Complete(ctx context.Context, id, lease string, result json.RawMessage) error {
+	if s.intrude.Add(-1) >= 0 {
+		if err := s.Store.MarkProcessing(ctx, id, 1, "intruder"); err != nil {
+			return err
+		}
+	}
+	return s.Store.Complete(ctx, id, lease, result)
+}
+
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 func get(t *testing.T, url string) (int, string) {
@@ -646,4 +680,85 @@ func get(t *testing.T, url string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// One reconciler pass, directly: a job PostgreSQL accepted that the queue
+// never got is enqueued once however often the pass runs; one the reaper
+// dead-lettered (lease expired on its last attempt) gets its row marked
+// failed; one the queue holds is left alone.
+func TestReconcilePass(t *testing.T) {
+	e := newEnv(t)
+	name := uniqueQueue()
+	w, err := worker.New(e.rdb, e.st, worker.Config{Queue: name, ReconcileGrace: time.Millisecond,
+		QueueOptions: queue.Options{MaxAttempts: 1, Lease: 50 * time.Millisecond}, Logger: quietLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := w.Queue()
+	ctx := context.Background()
+	lost, err := e.st.Create(ctx, []byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := newJob(t, e, q, []byte("b"))
+	crashed := newJob(t, e, q, []byte("c"))
+	// "queued" is taken first (FIFO); a consumer claims "crashed" too and dies.
+	if err := e.rdb.LRem(ctx, q.Keys().Ready, 0, queued).Err(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := q.TryClaim(ctx)
+	if err != nil || l == nil || l.ID != crashed {
+		t.Fatalf("claim: %+v %v, want %s", l, err, crashed)
+	}
+	if err := q.Enqueue(ctx, queued); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the lease to expire and the reaper to dead-letter it", func() bool {
+		r, err := q.Reap(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.DeadLettered == 1
+	})
+	waitFor(t, 10*time.Second, "the rows older than the 1 ms grace", func() bool {
+		r, err := w.Reconcile(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Checked < 3 {
+			return false
+		}
+		if r.Redriven != 1 || r.MarkedFailed != 1 {
+			t.Fatalf("first pass %+v, want 3 checked, 1 re-driven, 1 marked failed", r)
+		}
+		return true
+	})
+	for range 3 {
+		r, err := w.Reconcile(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Redriven != 0 || r.MarkedFailed != 0 {
+			t.Fatalf("a later pass did something again: %+v", r)
+		}
+	}
+	if s := stats(t, q); s.Depth != 2 || s.Dead != 1 {
+		t.Fatalf("queue %+v, want the lost and the queued job ready, the crashed one dead", s)
+	}
+	if j := jobStatus(t, e.st, crashed); j.Status != store.StatusFailed || !strings.Contains(j.Error, "lease expired") {
+		t.Fatalf("dead-lettered job's row: %+v", j)
+	}
+	if j := jobStatus(t, e.st, lost); j.Status != store.StatusQueued {
+		t.Fatalf("re-driven job's row: %+v", j)
+	}
+	reg := w.Registry()
+	if v := metric(t, reg, "voiceassist_worker_reconciler_jobs_redriven_total", "state", "queued"); v != 1 {
+		t.Errorf("redriven{queued} = %v, want 1", v)
+	}
+	if v := metric(t, reg, "voiceassist_worker_reconciler_jobs_marked_failed_total"); v != 1 {
+		t.Errorf("marked failed = %v, want 1", v)
+	}
+	if v := metric(t, reg, "voiceassist_worker_accepted_jobs_pending"); v != 2 {
+		t.Errorf("accepted pending = %v, want 2 (the failed one is finished)", v)
+	}
 }
