@@ -8,6 +8,13 @@
 // length (LLEN, ZCARD, LINDEX -1, ZRANGE 0 0): a backlog of a million jobs,
 // exactly when the autoscaler needs the metric, does not slow the scrape.
 //
+// It sees only what Redis holds. A job PostgreSQL accepted that Redis lost
+// or never got (a gateway crash between insert and enqueue) is not in the
+// depth until the workers' reconciler re-enqueues it; meanwhile the workers
+// export voiceassist_worker_accepted_jobs_pending and
+// voiceassist_worker_accepted_job_oldest_age_seconds from PostgreSQL, and the
+// alert VoiceAssistAcceptedJobsStale watches the latter.
+//
 // Point it at the Redis primary, not a replica: the scrape script writes in
 // one case — it records when it first saw a hand-pushed job id (one without
 // an enqueue time) at the head of the list, so that job gets an age at all.

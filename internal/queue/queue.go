@@ -445,6 +445,58 @@ func (q *Queue) RunReaper(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// RedriveResult is what Redrive found.
+type RedriveResult struct {
+	// Redriven are the ids the queue did not know, now enqueued.
+	Redriven []string
+	// Dead are the ids the queue holds only as dead-lettered, with the
+	// reason (Attempts is not filled in).
+	Dead []DeadLetter
+}
+
+// Redrive enqueues those of ids the queue does not know — not ready, not
+// claimed, not waiting for a retry, not dead-lettered — and reports them and
+// the dead-lettered ones. It is what the reconciler calls with the jobs
+// PostgreSQL holds as accepted and unfinished; it is idempotent and safe to
+// run from many processes at once.
+//
+// A ready id counts as known by its enqueue time, so an id pushed by hand
+// (no enqueue time) and not yet seen by Stats may be enqueued a second time:
+// the second delivery finds the job done and is acked.
+func (q *Queue) Redrive(ctx context.Context, ids ...string) (RedriveResult, error) {
+	if len(ids) == 0 {
+		return RedriveResult{}, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if id == "" {
+			return RedriveResult{}, q.errorf("redrive", "", errors.New("empty job id"))
+		}
+		args[i] = id
+	}
+	keys := []string{q.keys.Ready, q.keys.Enqueued, q.keys.Inflight, q.keys.Delayed, q.keys.Errors, q.keys.Attempts}
+	v, err := redriveScript.Run(ctx, q.rdb, keys, args...).Slice()
+	if err != nil {
+		return RedriveResult{}, q.errorf("redrive", ids[0], err)
+	}
+	var r RedriveResult
+	if len(v) != 2 {
+		return r, q.errorf("redrive", ids[0], fmt.Errorf("unexpected script reply %v", v))
+	}
+	redriven, _ := v[0].([]any)
+	for _, id := range redriven {
+		s, _ := id.(string)
+		r.Redriven = append(r.Redriven, s)
+	}
+	dead, _ := v[1].([]any)
+	for i := 0; i+1 < len(dead); i += 2 {
+		id, _ := dead[i].(string)
+		reason, _ := dead[i+1].(string)
+		r.Dead = append(r.Dead, DeadLetter{ID: id, Reason: reason})
+	}
+	return r, nil
+}
+
 // DeadLetter is one dead-lettered job.
 type DeadLetter struct {
 	ID       string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/voiceassist/autoscaling/internal/queue"
 	"github.com/voiceassist/autoscaling/internal/testenv"
@@ -30,6 +31,61 @@ func newQueue(tb testing.TB, rdb *redis.Client, opt queue.Options) *queue.Queue 
 		tb.Fatal(err)
 	}
 	return q
+}
+
+func enqueue(t *testing.T, q *queue.Queue, ids ...string) {
+	t.Helper()
+	if err := q.Enqueue(context.Background(), ids...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// claim is TryClaim failing the test on an error (nil: nothing ready).
+func claim(t *testing.T, q *queue.Queue) *queue.Lease {
+	t.Helper()
+	l, err := q.TryClaim(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func reap(t *testing.T, q *queue.Queue) queue.ReapResult {
+	t.Helper()
+	r, err := q.Reap(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// redisNow is Redis's clock, the one leases and retries fall due by.
+func redisNow(t *testing.T, rdb *redis.Client) time.Time {
+	t.Helper()
+	now, err := rdb.Time(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
+
+// waitRedisTime polls Redis's clock until it reaches at: the event a lease
+// expiry or a retry's due time is, observed rather than slept for.
+func waitRedisTime(t *testing.T, rdb *redis.Client, at time.Time) {
+	t.Helper()
+	poll(t, 30*time.Second, "Redis's clock to reach "+at.Format(time.RFC3339Nano), func() bool {
+		return !redisNow(t, rdb).Before(at)
+	})
+}
+
+// poll checks cond every 5 ms until it holds, for at most timeout.
+func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, timeout, true,
+		func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
 }
 
 func mustStats(t *testing.T, q *queue.Queue) queue.Stats {
@@ -122,8 +178,8 @@ func TestClaimAtomicityConcurrentConsumers(t *testing.T) {
 	// Acked jobs leave nothing behind in the bookkeeping hashes.
 	k := q.Keys()
 	for _, key := range []string{k.Attempts, k.Claims, k.Errors, k.Enqueued} {
-		if n, _ := rdb.Exists(ctx, key).Result(); n != 0 {
-			t.Errorf("%s still exists after every job was acked", key)
+		if n, err := rdb.Exists(ctx, key).Result(); err != nil || n != 0 {
+			t.Errorf("%s still exists after every job was acked (%v)", key, err)
 		}
 	}
 }
@@ -148,7 +204,7 @@ func TestLeaseExpiryReaperReturnsJob(t *testing.T) {
 	if s := mustStats(t, q); s.Inflight != 1 || s.Depth != 1 {
 		t.Fatalf("stats %+v, want 1 in flight and 1 ready", s)
 	}
-	time.Sleep(400 * time.Millisecond)
+	waitRedisTime(t, rdb, dead.Deadline.Add(time.Millisecond))
 	r, err := q.Reap(ctx)
 	if err != nil || r.Returned != 1 {
 		t.Fatalf("reap after the deadline: %+v %v, want 1 returned", r, err)
@@ -172,25 +228,27 @@ func TestLeaseExpiryReaperReturnsJob(t *testing.T) {
 	}
 }
 
-// Extend (the worker's heartbeat) keeps a long job's lease alive.
+// Extend (the worker's heartbeat) keeps a long job's lease alive: renewed
+// while Redis's clock passes the first deadline, the job is never reaped.
 func TestExtendKeepsLease(t *testing.T) {
 	_, rdb := newRedis(t)
-	q := newQueue(t, rdb, queue.Options{Lease: 300 * time.Millisecond})
+	q := newQueue(t, rdb, queue.Options{Lease: time.Second})
 	ctx := context.Background()
-	_ = q.Enqueue(ctx, "long")
-	l, _ := q.TryClaim(ctx)
-	for i := 0; i < 5; i++ {
-		time.Sleep(150 * time.Millisecond)
+	enqueue(t, q, "long")
+	l := claim(t, q)
+	past := l.Deadline.Add(time.Second) // two leases after the claim
+	for redisNow(t, rdb).Before(past) {
 		d, err := q.Extend(ctx, l)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if time.Until(d) < 100*time.Millisecond {
+		if !d.After(redisNow(t, rdb)) {
 			t.Fatalf("extended deadline %v is not ahead", d)
 		}
-		if r, _ := q.Reap(ctx); r.Returned != 0 {
+		if r := reap(t, q); r.Returned != 0 {
 			t.Fatalf("reaper returned a job whose lease was extended")
 		}
+		waitRedisTime(t, rdb, redisNow(t, rdb).Add(100*time.Millisecond)) // a heartbeat's pace
 	}
 	if err := q.Ack(ctx, l); err != nil {
 		t.Fatal(err)
@@ -204,23 +262,15 @@ func TestPoisonJobDeadLetteredAfterMaxAttempts(t *testing.T) {
 	const k = 3
 	q := newQueue(t, rdb, queue.Options{MaxAttempts: k, BackoffBase: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
 	ctx := context.Background()
-	_ = q.Enqueue(ctx, "poison")
+	enqueue(t, q, "poison")
+	var lastNack time.Time
 	for attempt := 1; attempt <= k; attempt++ {
 		var l *queue.Lease
-		deadline := time.Now().Add(5 * time.Second)
-		for l == nil {
-			if _, err := q.Reap(ctx); err != nil {
-				t.Fatal(err)
-			}
-			var err error
-			if l, err = q.TryClaim(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("attempt %d: job never came back from the delayed set", attempt)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		poll(t, 5*time.Second, fmt.Sprintf("attempt %d back from the delayed set", attempt), func() bool {
+			reap(t, q)
+			l = claim(t, q)
+			return l != nil
+		})
 		if l.Attempt != attempt {
 			t.Fatalf("attempt %d: lease says %d", attempt, l.Attempt)
 		}
@@ -228,6 +278,7 @@ func TestPoisonJobDeadLetteredAfterMaxAttempts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		lastNack = redisNow(t, rdb)
 		if out.DeadLettered != (attempt == k) {
 			t.Fatalf("attempt %d: outcome %+v", attempt, out)
 		}
@@ -240,15 +291,15 @@ func TestPoisonJobDeadLetteredAfterMaxAttempts(t *testing.T) {
 	if err != nil || len(dl) != 1 || dl[0] != (queue.DeadLetter{ID: "poison", Reason: "boom 3", Attempts: k}) {
 		t.Fatalf("dead letters %+v %v", dl, err)
 	}
-	// Never comes back.
-	time.Sleep(60 * time.Millisecond)
-	_, _ = q.Reap(ctx)
-	if l, _ := q.TryClaim(ctx); l != nil {
+	// Never comes back, not even after the longest backoff.
+	waitRedisTime(t, rdb, lastNack.Add(50*time.Millisecond))
+	reap(t, q)
+	if l := claim(t, q); l != nil {
 		t.Fatalf("dead-lettered job claimed again: %+v", l)
 	}
 	// Re-enqueueing by hand (an operator's retry) starts a fresh job.
-	_ = q.Enqueue(ctx, "poison")
-	if l, _ := q.TryClaim(ctx); l == nil || l.Attempt != 1 {
+	enqueue(t, q, "poison")
+	if l := claim(t, q); l == nil || l.Attempt != 1 {
 		t.Fatalf("re-enqueued job: %+v, want attempt 1", l)
 	}
 }
@@ -258,12 +309,15 @@ func TestFailDeadLettersAtOnce(t *testing.T) {
 	_, rdb := newRedis(t)
 	q := newQueue(t, rdb, queue.Options{MaxAttempts: 5})
 	ctx := context.Background()
-	_ = q.Enqueue(ctx, "bad-audio")
-	l, _ := q.TryClaim(ctx)
+	enqueue(t, q, "bad-audio")
+	l := claim(t, q)
 	if err := q.Fail(ctx, l, "decode: not a WAV file"); err != nil {
 		t.Fatal(err)
 	}
-	dl, _ := q.DeadLetters(ctx, 10)
+	dl, err := q.DeadLetters(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(dl) != 1 || dl[0].Reason != "decode: not a WAV file" || dl[0].Attempts != 1 {
 		t.Fatalf("dead letters %+v", dl)
 	}
@@ -278,15 +332,21 @@ func TestReaperDeadLettersExhaustedLease(t *testing.T) {
 	_, rdb := newRedis(t)
 	q := newQueue(t, rdb, queue.Options{MaxAttempts: 2, Lease: 50 * time.Millisecond})
 	ctx := context.Background()
-	_ = q.Enqueue(ctx, "crasher")
+	enqueue(t, q, "crasher")
 	for i := 0; i < 2; i++ {
-		if l, _ := q.TryClaim(ctx); l == nil {
+		l := claim(t, q)
+		if l == nil {
 			t.Fatalf("claim %d found nothing", i+1)
 		}
-		time.Sleep(80 * time.Millisecond)
-		_, _ = q.Reap(ctx)
+		waitRedisTime(t, rdb, l.Deadline.Add(time.Millisecond))
+		if r := reap(t, q); r.Returned+r.DeadLettered != 1 {
+			t.Fatalf("reap after lease %d expired: %+v, want the job moved", i+1, r)
+		}
 	}
-	dl, _ := q.DeadLetters(ctx, 10)
+	dl, err := q.DeadLetters(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(dl) != 1 || !strings.Contains(dl[0].Reason, "lease expired on attempt 2 of 2") {
 		t.Fatalf("dead letters %+v", dl)
 	}
@@ -301,7 +361,7 @@ func TestBackoffOrdering(t *testing.T) {
 	ctx := context.Background()
 
 	// Delays for one job across attempts: 100, 200, 400, 400 ms.
-	_ = q.Enqueue(ctx, "x")
+	enqueue(t, q, "x")
 	want := []time.Duration{100, 200, 400, 400}
 	for i, w := range want {
 		w *= time.Millisecond
@@ -316,43 +376,53 @@ func TestBackoffOrdering(t *testing.T) {
 		if got := out.RetryAt.Sub(l.ClaimedAt); got < w || got > w+50*time.Millisecond {
 			t.Fatalf("attempt %d: retry after %v, want %v", i+1, got, w)
 		}
-		// Not promoted before it is due.
-		if r, _ := q.Reap(ctx); r.Promoted != 0 {
-			t.Fatalf("attempt %d: promoted before due", i+1)
+		// Not promoted before it is due (Nack and Reap run on Redis's
+		// clock, so this holds unless 100 ms pass between the two calls).
+		if now := redisNow(t, rdb); now.Before(out.RetryAt) {
+			if r := reap(t, q); r.Promoted != 0 {
+				t.Fatalf("attempt %d: promoted before due", i+1)
+			}
 		}
-		time.Sleep(time.Until(out.RetryAt) + 20*time.Millisecond)
-		if r, _ := q.Reap(ctx); r.Promoted != 1 {
+		waitRedisTime(t, rdb, out.RetryAt)
+		if r := reap(t, q); r.Promoted != 1 {
 			t.Fatalf("attempt %d: not promoted when due: %+v", i+1, r)
 		}
 	}
-	l, _ := q.TryClaim(ctx)
-	_ = q.Ack(ctx, l)
+	if err := q.Ack(ctx, claim(t, q)); err != nil {
+		t.Fatal(err)
+	}
 
 	// Two jobs: "late" fails first but on its 2nd attempt (200 ms), "early"
 	// fails after it on its 1st (100 ms): "early" must come back first.
-	_ = q.Enqueue(ctx, "late")
-	l, _ = q.TryClaim(ctx)
-	_, _ = q.Nack(ctx, l, "t")
-	time.Sleep(120 * time.Millisecond)
-	_, _ = q.Reap(ctx)
-	late, _ := q.TryClaim(ctx)
+	enqueue(t, q, "late")
+	out, err := q.Nack(ctx, claim(t, q), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRedisTime(t, rdb, out.RetryAt)
+	reap(t, q)
+	late := claim(t, q)
 	if late == nil || late.ID != "late" {
 		t.Fatalf("claim: %+v", late)
 	}
-	_ = q.Enqueue(ctx, "early")
-	early, _ := q.TryClaim(ctx)
-	if _, err := q.Nack(ctx, late, "t"); err != nil { // due in 200 ms
+	enqueue(t, q, "early")
+	early := claim(t, q)
+	outLate, err := q.Nack(ctx, late, "t") // due in 200 ms
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Nack(ctx, early, "t"); err != nil { // due in 100 ms
+	outEarly, err := q.Nack(ctx, early, "t") // due in 100 ms
+	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(250 * time.Millisecond)
-	if r, _ := q.Reap(ctx); r.Promoted != 2 {
+	if !outEarly.RetryAt.Before(outLate.RetryAt) {
+		t.Fatalf("early due %v, late due %v", outEarly.RetryAt, outLate.RetryAt)
+	}
+	waitRedisTime(t, rdb, outLate.RetryAt)
+	if r := reap(t, q); r.Promoted != 2 {
 		t.Fatalf("promoted %+v, want 2", r)
 	}
-	first, _ := q.TryClaim(ctx)
-	second, _ := q.TryClaim(ctx)
+	first, second := claim(t, q), claim(t, q)
 	if first == nil || second == nil || first.ID != "early" || second.ID != "late" {
 		t.Fatalf("order after promotion: %v then %v, want early then late", first, second)
 	}
@@ -365,8 +435,8 @@ func TestBackoffJitterBounds(t *testing.T) {
 	ctx := context.Background()
 	for i := 0; i < 20; i++ {
 		id := fmt.Sprint("j", i)
-		_ = q.Enqueue(ctx, id)
-		l, _ := q.TryClaim(ctx)
+		enqueue(t, q, id)
+		l := claim(t, q)
 		out, err := q.Nack(ctx, l, "t")
 		if err != nil {
 			t.Fatal(err)
@@ -393,7 +463,7 @@ func TestPlainLPushedItems(t *testing.T) {
 	if s.Oldest.IsZero() || s.OldestAge() > time.Second {
 		t.Fatalf("first sight of a hand-pushed head: oldest %v age %v, want ~now", s.Oldest, s.OldestAge())
 	}
-	time.Sleep(1100 * time.Millisecond)
+	waitRedisTime(t, rdb, s.Oldest.Add(time.Second))
 	if s2 := mustStats(t, q); s2.OldestAge() < time.Second || !s2.Oldest.Equal(s.Oldest) {
 		t.Fatalf("age did not grow from first sight: %+v then %+v", s, s2)
 	}
@@ -416,29 +486,33 @@ func TestStatsOldestAge(t *testing.T) {
 	_, rdb := newRedis(t)
 	q := newQueue(t, rdb, queue.Options{})
 	ctx := context.Background()
-	_ = q.Enqueue(ctx, "old")
-	_ = q.Enqueue(ctx, "new")
+	enqueue(t, q, "old")
+	enqueue(t, q, "new")
 	// Backdate "old" by 90 s, as if enqueued then.
-	now, _ := rdb.Time(ctx).Result()
-	rdb.ZAdd(ctx, q.Keys().Enqueued, redis.Z{Score: float64(now.Add(-90 * time.Second).UnixMilli()), Member: "old"})
+	now := redisNow(t, rdb)
+	if err := rdb.ZAdd(ctx, q.Keys().Enqueued, redis.Z{Score: float64(now.Add(-90 * time.Second).UnixMilli()), Member: "old"}).Err(); err != nil {
+		t.Fatal(err)
+	}
 	s := mustStats(t, q)
 	if age := s.OldestAge(); age < 90*time.Second || age > 91*time.Second {
 		t.Fatalf("oldest age %v, want ~90s", age)
 	}
-	l, _ := q.TryClaim(ctx)
-	if l.ID != "old" || l.Wait() < 90*time.Second {
+	l := claim(t, q)
+	if l == nil || l.ID != "old" || l.Wait() < 90*time.Second {
 		t.Fatalf("lease %+v wait %v", l, l.Wait())
 	}
 	if age := mustStats(t, q).OldestAge(); age > time.Second {
 		t.Fatalf("after claiming the old job the oldest age is %v, want ~0", age)
 	}
 	// A hand-deleted list leaves no phantom age behind.
-	rdb.Del(ctx, q.Keys().Ready)
+	if err := rdb.Del(ctx, q.Keys().Ready).Err(); err != nil {
+		t.Fatal(err)
+	}
 	if s := mustStats(t, q); s.Depth != 0 || !s.Oldest.IsZero() {
 		t.Fatalf("stats after DEL: %+v", s)
 	}
-	if n, _ := rdb.Exists(ctx, q.Keys().Enqueued).Result(); n != 0 {
-		t.Fatal("stale enqueue times kept after the list was deleted")
+	if n, err := rdb.Exists(ctx, q.Keys().Enqueued).Result(); err != nil || n != 0 {
+		t.Fatalf("stale enqueue times kept after the list was deleted (%v)", err)
 	}
 }
 
@@ -448,12 +522,12 @@ func TestReleaseRefundsAttempt(t *testing.T) {
 	_, rdb := newRedis(t)
 	q := newQueue(t, rdb, queue.Options{MaxAttempts: 1})
 	ctx := context.Background()
-	_ = q.Enqueue(ctx, "a", "b")
-	l, _ := q.TryClaim(ctx)
+	enqueue(t, q, "a", "b")
+	l := claim(t, q)
 	if err := q.Release(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	again, _ := q.TryClaim(ctx)
+	again := claim(t, q)
 	if again == nil || again.ID != "a" || again.Attempt != 1 {
 		t.Fatalf("after release: %+v, want a on attempt 1", again)
 	}
@@ -482,14 +556,15 @@ func TestConcurrentReapers(t *testing.T) {
 	ctx := context.Background()
 	const n = 200
 	for i := 0; i < n; i++ {
-		_ = q.Enqueue(ctx, fmt.Sprint("r", i))
+		enqueue(t, q, fmt.Sprint("r", i))
 	}
+	var last *queue.Lease
 	for i := 0; i < n; i++ {
-		if l, _ := q.TryClaim(ctx); l == nil {
+		if last = claim(t, q); last == nil {
 			t.Fatal("claim found nothing")
 		}
 	}
-	time.Sleep(40 * time.Millisecond)
+	waitRedisTime(t, rdb, last.Deadline.Add(time.Millisecond)) // every lease expired
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var total int
@@ -518,20 +593,14 @@ func TestScriptsSurviveRedisRestart(t *testing.T) {
 	srv, rdb := newRedis(t)
 	q := newQueue(t, rdb, queue.Options{})
 	ctx := context.Background()
-	_ = q.Enqueue(ctx, "before")
-	_ = mustStats(t, q)
+	enqueue(t, q, "before")
+	mustStats(t, q) // loads the stats script
 	srv.Stop()
 	srv.Start()
-	var err error
-	for i := 0; i < 50; i++ { // the pool's old connections fail once
-		if _, err = q.Stats(ctx); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	poll(t, 10*time.Second, "stats after the restart", func() bool { // the pool's old connections fail once
+		_, err := q.Stats(ctx)
+		return err == nil
+	})
 	if s := mustStats(t, q); s.Depth != 1 {
 		t.Fatalf("after restart (appendonly): depth %d, want 1", s.Depth)
 	}

@@ -182,3 +182,36 @@ else
 end
 return {depth, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]), redis.call('LLEN', KEYS[4]), oldest, now}
 `)
+
+// redriveScript: KEYS ready, enqueued, inflight, delayed, errors, attempts;
+// ARGV ids... Returns {redriven ids, {dead id, reason, ...}}.
+//
+// The reconciler passes ids that PostgreSQL holds as accepted and unfinished.
+// An id the queue knows — ready (it has an enqueue time), claimed or waiting
+// for a retry — is left alone. One with only a failure reason is
+// dead-lettered: it is returned with the reason, so the reconciler can mark
+// its row failed (the reaper dead-letters expired leases without PostgreSQL).
+// Any other id is lost to the queue (Redis lost its data, or the gateway
+// died between the row insert and the enqueue) and is enqueued as new. The
+// check and the enqueue are one script, so reconcilers running at once
+// cannot enqueue an id twice.
+var redriveScript = redis.NewScript(nowMS + `
+local out, dead = {}, {}
+for i = 1, #ARGV do
+  local id = ARGV[i]
+  if not redis.call('ZSCORE', KEYS[2], id) and not redis.call('ZSCORE', KEYS[3], id)
+     and not redis.call('ZSCORE', KEYS[4], id) then
+    local reason = redis.call('HGET', KEYS[5], id)
+    if reason then
+      dead[#dead + 1] = id
+      dead[#dead + 1] = reason
+    else
+      redis.call('ZADD', KEYS[2], now, id)
+      redis.call('HDEL', KEYS[6], id)
+      redis.call('LPUSH', KEYS[1], id)
+      out[#out + 1] = id
+    end
+  end
+end
+return {out, dead}
+`)

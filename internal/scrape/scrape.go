@@ -220,6 +220,9 @@ var exports = map[string][]string{
 		"voiceassist_worker_audio_seconds_processed_total", "voiceassist_worker_jobs_in_progress",
 		"voiceassist_worker_job_duration_seconds_bucket", "voiceassist_worker_job_duration_seconds_sum", "voiceassist_worker_job_duration_seconds_count",
 		"voiceassist_worker_job_queue_wait_seconds_bucket", "voiceassist_worker_job_queue_wait_seconds_sum", "voiceassist_worker_job_queue_wait_seconds_count",
+		"voiceassist_worker_dependency_errors_total", "voiceassist_worker_claiming_paused",
+		"voiceassist_worker_reconciler_jobs_redriven_total", "voiceassist_worker_reconciler_jobs_marked_failed_total",
+		"voiceassist_worker_reconciler_passes_total", "voiceassist_worker_accepted_jobs_pending", "voiceassist_worker_accepted_job_oldest_age_seconds",
 	},
 	"queue-exporter": {
 		"voiceassist_queue_depth", "voiceassist_queue_oldest_job_age_seconds",

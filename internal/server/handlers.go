@@ -163,9 +163,13 @@ type jobResponse struct {
 
 // createJob: validate, store, enqueue. The order matters: validation comes
 // first so bad uploads write nothing; the row is written before the id is
-// queued so a worker never claims an id it cannot find; and a failed enqueue
-// marks the row failed and answers 503, so a job is never left "queued" with
-// nobody going to process it while the client believes it was accepted.
+// queued so a worker never claims an id it cannot find — the row in
+// PostgreSQL is the record that the job was accepted. A failed enqueue marks
+// the row failed and answers 503 ("nothing was accepted"). If the gateway
+// dies between the insert and the enqueue, or marking the row failed fails
+// too, the row stays "queued" and the workers' reconciler enqueues it after
+// its grace period (internal/worker, reconcile.go): the job is processed
+// even though its client may have seen no 202, never lost.
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Jobs == nil || s.deps.Queue == nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "job store or queue not configured")
@@ -198,9 +202,9 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	if err := s.deps.Queue.Enqueue(ctx, id); err != nil {
 		s.log.Error("enqueue job; marking it failed", "request_id", reqID, "job_id", id, "err", err)
 		if ferr := s.deps.Jobs.Fail(ctx, id, "not queued: "+err.Error()); ferr != nil {
-			// Both stores are unhappy. The row stays "queued" but the client
-			// gets 503 and never learns the id, so nothing is silently lost;
-			// the log line lets an operator find it.
+			// Both stores are unhappy. The row stays "queued": the client
+			// gets 503 and never learns the id, and the reconciler will
+			// still process the job (at least once, never lost).
 			s.log.Error("mark unqueued job failed", "request_id", reqID, "job_id", id, "err", ferr)
 		}
 		w.Header().Set("Retry-After", "1")

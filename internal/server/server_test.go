@@ -232,8 +232,10 @@ func TestAPI(t *testing.T) {
 		if strings.Contains(string(r.body), "audio") {
 			t.Fatalf("GET echoes audio: %s", r.body)
 		}
-		_ = e.store.MarkProcessing(context.Background(), id, 1)
-		if err := e.store.Complete(context.Background(), id, json.RawMessage(`{"voiced_seconds": 0.5}`)); err != nil {
+		if err := e.store.MarkProcessing(context.Background(), id, 1, "lease"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Complete(context.Background(), id, "lease", json.RawMessage(`{"voiced_seconds": 0.5}`)); err != nil {
 			t.Fatal(err)
 		}
 		m = g.get(t, "/v1/jobs/"+id).json(t)
@@ -242,8 +244,15 @@ func TestAPI(t *testing.T) {
 			t.Fatalf("GET after Complete: %v", m)
 		}
 		id2, _ := store.NewID()
-		_ = e.store.Fail(context.Background(), id, "x") // a failed job shows its error
-		m = g.get(t, "/v1/jobs/"+id).json(t)
+		// A failed job shows its error (a done one can no longer fail).
+		failedID, err := e.store.Create(context.Background(), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Fail(context.Background(), failedID, "x"); err != nil {
+			t.Fatal(err)
+		}
+		m = g.get(t, "/v1/jobs/"+failedID).json(t)
 		if m["status"] != "failed" || m["error"] != "x" {
 			t.Fatalf("GET after Fail: %v", m)
 		}

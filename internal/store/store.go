@@ -17,9 +17,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Job states. The worker owns transitions after queued; the store does not
-// guard them, so an at-least-once redelivery may legitimately move a job
-// back to processing and complete it again.
+// Job states. A row only moves forward — queued → processing → done|failed
+// — and every UPDATE says which states it moves from, so a late or repeated
+// write (an at-least-once redelivery, a worker that stalled past its lease)
+// can never move a finished job back or finish it twice. processing →
+// processing is allowed: it is a new claim of the same job.
 const (
 	StatusQueued     = "queued"
 	StatusProcessing = "processing"
@@ -30,16 +32,27 @@ const (
 // ErrNotFound is returned when no job has the given id.
 var ErrNotFound = errors.New("store: job not found")
 
+// ErrStale is returned when a guarded transition finds the row in another
+// state, or held under another lease: the job moved on (another worker
+// claimed it, or it is finished) and the caller must not write it.
+var ErrStale = errors.New("store: job moved on (finished, or claimed under another lease)")
+
 // Job is one row of the jobs table.
 type Job struct {
-	ID        string
-	Status    string // queued|processing|done|failed
-	Attempts  int
-	Audio     []byte
-	Result    json.RawMessage // nil until the job is done
-	Error     string          // empty unless the job failed
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID       string
+	Status   string // queued|processing|done|failed
+	Attempts int
+	Audio    []byte
+	Result   json.RawMessage // nil until the job is done
+	Error    string          // empty unless the job failed
+	// Lease is the queue lease token of the claim that last marked the row
+	// processing: Complete and FailLeased write only under it (a fencing
+	// token), so a worker whose lease was lost cannot write its result.
+	Lease string
+	// Completions counts result writes; the guarded Complete makes it 0 or 1.
+	Completions int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Store is safe for concurrent use; it wraps a pgxpool.
@@ -66,7 +79,13 @@ var migrations = []string{
 		updated_at timestamptz NOT NULL DEFAULT now()
 	);
 	CREATE INDEX IF NOT EXISTS jobs_status_updated_at ON jobs (status, updated_at);`,
+	2: `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS lease text NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN IF NOT EXISTS completions integer NOT NULL DEFAULT 0;`,
 }
+
+// SchemaVersion is the number of the latest migration: the version a
+// database is at once Open has run.
+func SchemaVersion() int { return len(migrations) - 1 }
 
 // Open connects a pool to dsn and brings the schema up to date.
 //
@@ -192,9 +211,9 @@ func (s *Store) get(ctx context.Context, id string, withAudio bool) (*Job, error
 		result []byte
 	)
 	err := s.pool.QueryRow(ctx,
-		`SELECT id, status, attempts, `+audioCol+`, result, error, created_at, updated_at
+		`SELECT id, status, attempts, `+audioCol+`, result, error, lease, completions, created_at, updated_at
 		   FROM jobs WHERE id = $1`, id).
-		Scan(&j.ID, &j.Status, &j.Attempts, &j.Audio, &result, &j.Error, &j.CreatedAt, &j.UpdatedAt)
+		Scan(&j.ID, &j.Status, &j.Attempts, &j.Audio, &result, &j.Error, &j.Lease, &j.Completions, &j.CreatedAt, &j.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -207,42 +226,114 @@ func (s *Store) get(ctx context.Context, id string, withAudio bool) (*Job, error
 	return &j, nil
 }
 
-// MarkProcessing records that a worker started attempt number attempt.
-func (s *Store) MarkProcessing(ctx context.Context, id string, attempt int) error {
+// MarkProcessing records that a worker holding queue lease token lease
+// started attempt number attempt. It moves the row from queued or processing
+// (a new claim after a lost lease) only; a done or failed row gives ErrStale.
+func (s *Store) MarkProcessing(ctx context.Context, id string, attempt int, lease string) error {
 	return s.update(ctx, "mark processing", id,
-		`UPDATE jobs SET status = $2, attempts = $3, updated_at = now() WHERE id = $1`,
-		StatusProcessing, attempt)
+		`UPDATE jobs SET status = $2, attempts = $3, lease = $4, updated_at = now()
+		  WHERE id = $1 AND status IN ('queued', 'processing')`,
+		StatusProcessing, attempt, lease)
 }
 
 // Complete stores the result (which must be valid JSON) and marks the job
-// done, clearing any error left by an earlier failed attempt.
-func (s *Store) Complete(ctx context.Context, id string, result json.RawMessage) error {
+// done — only if the row is processing under lease (see Job.Lease): a worker
+// whose lease another claim has replaced gets ErrStale and writes nothing, so
+// a job's result is written once.
+func (s *Store) Complete(ctx context.Context, id, lease string, result json.RawMessage) error {
 	if !json.Valid(result) {
 		return fmt.Errorf("store: complete job %s: result is not valid JSON", id)
 	}
 	// Sent as text and cast: jsonb parses it, and the raw bytes are kept
 	// exactly as the worker produced them up to jsonb normalization.
 	return s.update(ctx, "complete", id,
-		`UPDATE jobs SET status = $2, result = $3::jsonb, error = '', updated_at = now() WHERE id = $1`,
-		StatusDone, string(result))
+		`UPDATE jobs SET status = $2, result = $3::jsonb, error = '', completions = completions + 1, updated_at = now()
+		  WHERE id = $1 AND status = 'processing' AND lease = $4`,
+		StatusDone, string(result), lease)
 }
 
-// Fail marks the job failed with a human-readable reason.
+// FailLeased marks the job failed with a human-readable reason, only if the
+// row is processing under lease (the worker's permanent failure).
+func (s *Store) FailLeased(ctx context.Context, id, lease, reason string) error {
+	return s.update(ctx, "fail", id,
+		`UPDATE jobs SET status = $2, error = $3, updated_at = now()
+		  WHERE id = $1 AND status = 'processing' AND lease = $4`,
+		StatusFailed, reason, lease)
+}
+
+// Fail marks a job that is not finished failed with a human-readable reason
+// (the gateway's, when it could not queue the job it just stored).
 func (s *Store) Fail(ctx context.Context, id string, reason string) error {
 	return s.update(ctx, "fail", id,
-		`UPDATE jobs SET status = $2, error = $3, updated_at = now() WHERE id = $1`,
+		`UPDATE jobs SET status = $2, error = $3, updated_at = now()
+		  WHERE id = $1 AND status IN ('queued', 'processing')`,
 		StatusFailed, reason)
 }
 
+// update runs a guarded UPDATE; when it matches no row it tells a missing
+// job (ErrNotFound) from one in another state or lease (ErrStale).
 func (s *Store) update(ctx context.Context, what, id, sql string, args ...any) error {
 	tag, err := s.pool.Exec(ctx, sql, append([]any{id}, args...)...)
 	if err != nil {
 		return fmt.Errorf("store: %s job %s: %w", what, id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+	if tag.RowsAffected() == 1 {
+		return nil
 	}
-	return nil
+	var status string
+	err = s.pool.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return ErrNotFound
+	case err != nil:
+		return fmt.Errorf("store: %s job %s: %w", what, id, err)
+	}
+	return fmt.Errorf("store: %s job %s (now %s): %w", what, id, status, ErrStale)
+}
+
+// Pending is a job PostgreSQL holds as accepted and not finished.
+type Pending struct {
+	ID        string
+	Status    string // queued or processing
+	UpdatedAt time.Time
+}
+
+// ListPending returns up to limit queued or processing jobs whose row has
+// not changed for at least olderThan (by PostgreSQL's clock), in
+// (updated_at, id) order after the cursor after (zero: from the start).
+// The reconciler pages through them with the last one as the next cursor.
+func (s *Store) ListPending(ctx context.Context, olderThan time.Duration, after Pending, limit int) ([]Pending, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT id, status, updated_at FROM jobs
+		  WHERE status IN ('queued', 'processing')
+		    AND updated_at < now() - make_interval(secs => $1)
+		    AND (updated_at, id) > ($2, $3)
+		  ORDER BY updated_at, id LIMIT $4`,
+		olderThan.Seconds(), after.UpdatedAt, after.ID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list pending jobs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Pending, error) {
+		var p Pending
+		return p, r.Scan(&p.ID, &p.Status, &p.UpdatedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list pending jobs: %w", err)
+	}
+	return out, nil
+}
+
+// PendingSummary counts the accepted, unfinished jobs and says how long ago
+// the oldest was accepted (by PostgreSQL's clock; 0 if none).
+func (s *Store) PendingSummary(ctx context.Context) (n int64, oldest time.Duration, err error) {
+	var secs float64
+	err = s.pool.QueryRow(ctx,
+		`SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+		   FROM jobs WHERE status IN ('queued', 'processing')`).Scan(&n, &secs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: summarize pending jobs: %w", err)
+	}
+	return n, time.Duration(secs * float64(time.Second)), nil
 }
 
 // Ping checks that PostgreSQL answers a query (not just that a pooled

@@ -67,40 +67,72 @@ func TestJobLifecycle(t *testing.T) {
 		t.Fatalf("GetMeta = %+v, want no audio", meta)
 	}
 
-	if err := s.MarkProcessing(ctx, id, 1); err != nil {
+	if err := s.MarkProcessing(ctx, id, 1, "lease-1"); err != nil {
 		t.Fatalf("MarkProcessing: %v", err)
 	}
-	j, _ = s.Get(ctx, id)
-	if j.Status != store.StatusProcessing || j.Attempts != 1 {
+	j, err = s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != store.StatusProcessing || j.Attempts != 1 || j.Lease != "lease-1" {
 		t.Fatalf("after MarkProcessing: %+v", j)
 	}
 
-	// A failed attempt, then a retry that succeeds: the error must be cleared.
-	if err := s.Fail(ctx, id, "decoder exploded"); err != nil {
-		t.Fatalf("Fail: %v", err)
-	}
-	j, _ = s.Get(ctx, id)
-	if j.Status != store.StatusFailed || j.Error != "decoder exploded" {
-		t.Fatalf("after Fail: %+v", j)
-	}
-	if err := s.MarkProcessing(ctx, id, 2); err != nil {
+	// The lease expired and a second claim took the job: the first holder
+	// can no longer write, the second can, once.
+	if err := s.MarkProcessing(ctx, id, 2, "lease-2"); err != nil {
 		t.Fatalf("MarkProcessing 2: %v", err)
 	}
 	result := json.RawMessage(`{"duration_seconds": 1.5, "rms": 0.25, "tags": ["a", "b"]}`)
-	if err := s.Complete(ctx, id, result); err != nil {
+	if err := s.Complete(ctx, id, "lease-1", result); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Complete under the replaced lease: %v, want ErrStale", err)
+	}
+	if err := s.FailLeased(ctx, id, "lease-1", "late"); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("FailLeased under the replaced lease: %v, want ErrStale", err)
+	}
+	if err := s.Complete(ctx, id, "lease-2", result); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
-	j, _ = s.Get(ctx, id)
-	if j.Status != store.StatusDone || j.Attempts != 2 || j.Error != "" {
+	j, err = s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != store.StatusDone || j.Attempts != 2 || j.Error != "" || j.Completions != 1 {
 		t.Fatalf("after Complete: %+v", j)
+	}
+	// Forward only: a finished row takes no other transition, and a second
+	// Complete (a redelivery under the same lease) does not write again.
+	if err := s.Complete(ctx, id, "lease-2", result); !errors.Is(err, store.ErrStale) {
+		t.Errorf("second Complete: %v, want ErrStale", err)
+	}
+	if err := s.MarkProcessing(ctx, id, 3, "lease-3"); !errors.Is(err, store.ErrStale) {
+		t.Errorf("MarkProcessing of a done job: %v, want ErrStale", err)
+	}
+	if err := s.Fail(ctx, id, "too late"); !errors.Is(err, store.ErrStale) {
+		t.Errorf("Fail of a done job: %v, want ErrStale", err)
+	}
+	j, err = s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != store.StatusDone || j.Completions != 1 || j.Attempts != 2 {
+		t.Fatalf("a refused transition changed the row: %+v", j)
 	}
 	var got, want any
 	if err := json.Unmarshal(j.Result, &got); err != nil {
 		t.Fatalf("stored result is not JSON: %v (%s)", err, j.Result)
 	}
-	_ = json.Unmarshal(result, &want)
-	gb, _ := json.Marshal(got)
-	wb, _ := json.Marshal(want)
+	if err := json.Unmarshal(result, &want); err != nil {
+		t.Fatal(err)
+	}
+	gb, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(gb, wb) {
 		t.Fatalf("result: got %s want %s", j.Result, result)
 	}
@@ -116,11 +148,17 @@ func TestCompleteRejectsInvalidJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, id, json.RawMessage(`{not json`)); err == nil {
+	if err := s.MarkProcessing(ctx, id, 1, "l"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, id, "l", json.RawMessage(`{not json`)); err == nil {
 		t.Fatal("Complete accepted invalid JSON")
 	}
-	j, _ := s.Get(ctx, id)
-	if j.Status != store.StatusQueued {
+	j, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != store.StatusProcessing {
 		t.Fatalf("status changed to %q by a rejected Complete", j.Status)
 	}
 }
@@ -128,21 +166,100 @@ func TestCompleteRejectsInvalidJSON(t *testing.T) {
 func TestNotFound(t *testing.T) {
 	s, _ := openStore(t)
 	ctx := context.Background()
-	missing, _ := store.NewID()
+	missing, err := store.NewID()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Get(ctx, missing); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get: %v, want ErrNotFound", err)
 	}
 	if _, err := s.GetMeta(ctx, "not-even-hex"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetMeta: %v, want ErrNotFound", err)
 	}
-	if err := s.MarkProcessing(ctx, missing, 1); !errors.Is(err, store.ErrNotFound) {
+	if err := s.MarkProcessing(ctx, missing, 1, "l"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("MarkProcessing: %v, want ErrNotFound", err)
 	}
-	if err := s.Complete(ctx, missing, json.RawMessage(`{}`)); !errors.Is(err, store.ErrNotFound) {
+	if err := s.Complete(ctx, missing, "l", json.RawMessage(`{}`)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Complete: %v, want ErrNotFound", err)
 	}
 	if err := s.Fail(ctx, missing, "x"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Fail: %v, want ErrNotFound", err)
+	}
+	if err := s.FailLeased(ctx, missing, "l", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("FailLeased: %v, want ErrNotFound", err)
+	}
+}
+
+// TestListPending: the reconciler's view — unfinished jobs older than the
+// grace period, paged in (updated_at, id) order — and the pending summary.
+func TestListPending(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	var ids []string
+	for range 5 {
+		id, err := s.Create(ctx, []byte("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := s.MarkProcessing(ctx, ids[1], 1, "l"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkProcessing(ctx, ids[2], 1, "l"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, ids[2], "l", json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fail(ctx, ids[3], "x"); err != nil {
+		t.Fatal(err)
+	}
+	// A grace period longer than the rows' age hides them all.
+	got, err := s.ListPending(ctx, time.Hour, store.Pending{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("ListPending(1h) = %v, want none", got)
+	}
+	want := map[string]string{ids[0]: store.StatusQueued, ids[1]: store.StatusProcessing, ids[4]: store.StatusQueued}
+	var (
+		pages  int
+		cursor store.Pending
+		seen   = map[string]string{}
+	)
+	for {
+		page, err := s.ListPending(ctx, 0, cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		pages++
+		for _, p := range page {
+			if _, dup := seen[p.ID]; dup {
+				t.Fatalf("job %s listed twice", p.ID)
+			}
+			seen[p.ID] = p.Status
+		}
+		cursor = page[len(page)-1]
+	}
+	if len(seen) != len(want) || pages != 2 {
+		t.Fatalf("listed %v in %d pages, want %v in 2", seen, pages, want)
+	}
+	for id, st := range want {
+		if seen[id] != st {
+			t.Errorf("job %s listed as %q, want %q", id, seen[id], st)
+		}
+	}
+	n, oldest, err := s.PendingSummary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || oldest <= 0 || oldest > time.Minute {
+		t.Fatalf("PendingSummary = %d, %s; want 3 and a small positive age", n, oldest)
 	}
 }
 
@@ -214,8 +331,8 @@ func TestConcurrentOpen(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Fatalf("schema_migrations has %d rows, want 1 (each migration applied once)", n)
+	if n != store.SchemaVersion() {
+		t.Fatalf("schema_migrations has %d rows, want %d (each migration applied once)", n, store.SchemaVersion())
 	}
 
 	// Re-opening an up-to-date database is a no-op.

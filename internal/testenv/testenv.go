@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
@@ -32,20 +34,22 @@ func FreePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// WaitTCP waits until addr accepts connections or the timeout passes.
+// WaitTCP waits until addr accepts connections or the timeout passes,
+// trying every 20 ms.
 func WaitTCP(addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
+		if err != nil {
+			last = err
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return true, c.Close()
+	})
+	if err != nil && last != nil {
+		return fmt.Errorf("%s not accepting connections after %s: %w", addr, timeout, last)
 	}
+	return err
 }
 
 // Redis is a redis-server process owned by one test.
@@ -104,6 +108,44 @@ func (r *Redis) Stop() {
 	case <-time.After(10 * time.Second):
 		_ = r.cmd.Process.Kill()
 		<-done
+	}
+}
+
+// Kill SIGKILLs the server — no shutdown, no last write of its data — and
+// waits for it; safe to call when it is not running.
+func (r *Redis) Kill() {
+	r.tb.Helper()
+	if r.cmd == nil || r.cmd.Process == nil || r.cmd.ProcessState != nil {
+		return
+	}
+	if err := r.cmd.Process.Kill(); err != nil {
+		r.tb.Fatalf("testenv: kill redis-server: %v", err)
+	}
+	// Wait reports the kill as an error; the state is what matters.
+	if err := r.cmd.Wait(); r.cmd.ProcessState == nil {
+		r.tb.Fatalf("testenv: wait for redis-server: %v", err)
+	}
+}
+
+// RemoveData deletes what the stopped server persisted (append-only files,
+// RDB snapshot), so the next Start comes up empty, as after losing its
+// volume. The log stays.
+func (r *Redis) RemoveData() {
+	r.tb.Helper()
+	if r.cmd != nil && r.cmd.Process != nil && r.cmd.ProcessState == nil {
+		r.tb.Fatal("testenv: RemoveData on a running redis-server; Stop or Kill it first")
+	}
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		r.tb.Fatalf("testenv: %v", err)
+	}
+	for _, e := range entries {
+		if e.Name() == "redis.log" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(r.dir, e.Name())); err != nil {
+			r.tb.Fatalf("testenv: remove redis data: %v", err)
+		}
 	}
 }
 

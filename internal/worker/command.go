@@ -41,11 +41,13 @@ func (c *component) Flags(s *envflag.Set) {
 	s.Int(&w.Concurrency, "concurrency", "WORKER_CONCURRENCY", 4, "jobs processed at once (each uses up to one CPU)")
 	s.Duration(&w.DrainTimeout, "drain-timeout", "DRAIN_TIMEOUT", DefaultDrainTimeout, "after SIGTERM, how long jobs in flight may run before they are released back to the queue; keep it well below terminationGracePeriodSeconds")
 	s.Duration(&w.QueueOptions.Lease, "lease", "JOB_LEASE", 30*time.Second, "lease on a claimed job, renewed every third of it while the job runs; a crashed worker's job is redelivered after it")
-	s.Int(&w.QueueOptions.MaxAttempts, "max-attempts", "MAX_ATTEMPTS", 5, "claims a job gets before a transient failure or expired lease dead-letters it")
+	s.Int(&w.QueueOptions.MaxAttempts, "max-attempts", "MAX_ATTEMPTS", 5, "claims a job gets before a failure of its own (an analysis error) or an expired lease dead-letters it; PostgreSQL or Redis errors never count")
 	s.Duration(&w.QueueOptions.BackoffBase, "backoff-base", "BACKOFF_BASE", time.Second, "delay before the first retry; doubles per attempt")
 	s.Duration(&w.QueueOptions.BackoffMax, "backoff-max", "BACKOFF_MAX", 5*time.Minute, "longest retry delay")
 	s.Duration(&w.ReapInterval, "reap-interval", "REAP_INTERVAL", 5*time.Second, "how often this worker returns expired leases and promotes due retries (every worker does; it is safe)")
-	s.Duration(&w.StoreTimeout, "store-timeout", "STORE_TIMEOUT", 10*time.Second, "timeout of each PostgreSQL call")
+	s.Duration(&w.StoreTimeout, "store-timeout", "STORE_TIMEOUT", 10*time.Second, "timeout of each PostgreSQL call; a call that fails or times out gives the job back without spending an attempt and pauses claiming until PostgreSQL answers")
+	s.Duration(&w.ReconcileInterval, "reconcile-interval", "RECONCILE_INTERVAL", DefaultReconcileInterval, "how often this worker re-enqueues the jobs PostgreSQL holds as accepted that Redis has lost (every worker does; it is idempotent)")
+	s.Duration(&w.ReconcileGrace, "reconcile-grace", "RECONCILE_GRACE", DefaultReconcileGrace, "how long a job's row must be unchanged before the reconciler may re-enqueue it; keep it above the gateway's 10s insert-to-enqueue time")
 	s.Duration(&w.SimulateWork, "simulate-work", "SIMULATE_WORK", 0, "extra time per job to emulate a heavier model in autoscaling load tests; 0 in production")
 }
 
@@ -69,7 +71,8 @@ func (c *component) Setup(common *service.Common) (service.Setup, error) {
 		name string
 		d    time.Duration
 	}{{"--drain-timeout", w.DrainTimeout}, {"--lease", w.QueueOptions.Lease}, {"--backoff-base", w.QueueOptions.BackoffBase},
-		{"--backoff-max", w.QueueOptions.BackoffMax}, {"--reap-interval", w.ReapInterval}, {"--store-timeout", w.StoreTimeout}} {
+		{"--backoff-max", w.QueueOptions.BackoffMax}, {"--reap-interval", w.ReapInterval}, {"--store-timeout", w.StoreTimeout},
+		{"--reconcile-interval", w.ReconcileInterval}, {"--reconcile-grace", w.ReconcileGrace}} {
 		if v.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %s: must be positive", v.name, v.d))
 		}

@@ -36,6 +36,9 @@ type workerProc struct {
 	stderr *bytes.Buffer
 	url    string
 	exited chan struct{}
+	// waitErr is cmd.Wait's result, set before exited is closed (an
+	// *exec.ExitError for a worker killed or exiting non-zero).
+	waitErr error
 }
 
 func startProc(t *testing.T, bin string, e *env, args ...string) *workerProc {
@@ -49,12 +52,14 @@ func startProc(t *testing.T, bin string, e *env, args ...string) *workerProc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	go func() { p.waitErr = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		select {
 		case <-p.exited:
 		default:
-			_ = p.cmd.Process.Kill()
+			if err := p.cmd.Process.Kill(); err != nil {
+				t.Errorf("kill worker: %v", err)
+			}
 			<-p.exited
 		}
 		if t.Failed() {

@@ -1,24 +1,36 @@
 // Package worker is the VoiceAssist worker: it consumes job ids from the
 // Redis queue (internal/queue), processes each job's audio (internal/audio)
-// and records the outcome in PostgreSQL (internal/store).
+// and records the outcome in PostgreSQL (internal/store), which is the
+// record of what was accepted.
 //
 // # Per job
 //
-//	claim → store.Get → store.MarkProcessing → decode + analyze → store.Complete → ack
+//	claim → store.Get → store.MarkProcessing(lease) → decode + analyze →
+//	    lease check (Extend) → store.Complete(lease) → ack
 //
 // Delivery is at least once, so every step is safe to repeat: a job whose row
 // is already done (the worker died between Complete and the ack) is just
-// acked, and one already failed is dead-lettered again.
+// acked, and one already failed is dead-lettered again. Rows only move
+// forward (queued → processing → done|failed, guarded in SQL) and the result
+// is written only under the lease token MarkProcessing recorded, so a worker
+// that stalled past its lease and lost the job to another never writes.
 //
-// Failures split in two. Permanent ones — no row for the id, audio that does
-// not decode — can never succeed: the job is dead-lettered at once and the
-// row marked failed. Everything else (PostgreSQL down, a timeout) is
-// transient: the job is nacked and retried with exponential backoff until its
-// attempts run out, then dead-lettered.
+// # Whose fault
+//
+// Only a job's own failure counts as an attempt. Audio that does not decode,
+// or no row for the id, can never succeed: the row is marked failed and the
+// job dead-lettered at once. Another error of the analysis is retried with
+// exponential backoff until MaxAttempts, then dead-lettered. An error of a
+// dependency — PostgreSQL or Redis unavailable, a timeout talking to them —
+// is not the job's: the job is released without spending an attempt, the
+// worker stops claiming (/ready reports why) and resumes by itself once
+// both answer again.
 //
 // While a job runs its lease is renewed (heartbeat every Lease/3), so a long
 // job is not handed to a second worker; a worker that dies stops renewing and
 // the reaper, which every worker runs, gives the job back after the lease.
+// Every worker also runs the reconciler (reconcile.go), which re-enqueues the
+// jobs PostgreSQL holds as accepted that Redis has lost.
 //
 // # Shutdown
 //
@@ -52,9 +64,12 @@ import (
 // JobStore is the part of *store.Store the worker uses.
 type JobStore interface {
 	Get(ctx context.Context, id string) (*store.Job, error)
-	MarkProcessing(ctx context.Context, id string, attempt int) error
-	Complete(ctx context.Context, id string, result json.RawMessage) error
+	MarkProcessing(ctx context.Context, id string, attempt int, lease string) error
+	Complete(ctx context.Context, id, lease string, result json.RawMessage) error
+	FailLeased(ctx context.Context, id, lease, reason string) error
 	Fail(ctx context.Context, id string, reason string) error
+	ListPending(ctx context.Context, olderThan time.Duration, after store.Pending, limit int) ([]store.Pending, error)
+	PendingSummary(ctx context.Context) (int64, time.Duration, error)
 	Ping(ctx context.Context) error
 }
 
@@ -77,7 +92,8 @@ func IsPermanent(err error) bool {
 
 // Processor turns a job's audio into its JSON result and reports how many
 // seconds of audio it processed. Errors wrapped with Permanent dead-letter
-// the job; any other error retries it.
+// the job; any other error retries it (counting an attempt: a Processor's
+// error is the job's fault).
 type Processor func(ctx context.Context, wav []byte) (result json.RawMessage, audioSeconds float64, err error)
 
 // AnalyzeAudio is the production Processor: decode the WAV, analyze it.
@@ -113,6 +129,12 @@ type Config struct {
 	// SimulateWork adds this much time to every job, to emulate a heavier
 	// model in load tests of the autoscaling; 0 in production.
 	SimulateWork time.Duration
+	// ReconcileInterval is how often the reconciler compares PostgreSQL's
+	// accepted jobs with the queue; default DefaultReconcileInterval.
+	ReconcileInterval time.Duration
+	// ReconcileGrace is how long a job's row must be unchanged before the
+	// reconciler may re-enqueue it; default DefaultReconcileGrace.
+	ReconcileGrace time.Duration
 	// ReadyTimeout bounds each dependency check of /ready; default
 	// service.DefaultReadyTimeout.
 	ReadyTimeout time.Duration
@@ -154,6 +176,12 @@ func (c *Config) defaults() {
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 10 * time.Second
 	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = DefaultReconcileInterval
+	}
+	if c.ReconcileGrace <= 0 {
+		c.ReconcileGrace = DefaultReconcileGrace
+	}
 	if c.Process == nil {
 		c.Process = AnalyzeAudio
 	}
@@ -176,16 +204,18 @@ type Worker struct {
 	m     metrics
 
 	probes *service.Probes // /health, /ready, /metrics; draining from SIGTERM on
+	gate   *gate           // closed while a dependency is down
 	mu     sync.Mutex
 	active map[string]*queue.Lease // by token
 }
 
 type metrics struct {
 	processed, deadLettered, leaseLost, audioSeconds prometheus.Counter
-	failed                                           *prometheus.CounterVec
+	failed, dependencyErrors                         *prometheus.CounterVec
 	duration                                         *prometheus.HistogramVec
 	wait                                             prometheus.Histogram
-	inProgress                                       prometheus.Gauge
+	inProgress, paused                               prometheus.Gauge
+	rec                                              reconcileMetrics
 }
 
 // New returns a worker on rdb's queue cfg.Queue, storing results in st.
@@ -196,14 +226,19 @@ func New(rdb queue.Client, st JobStore, cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w := &Worker{cfg: cfg, rdb: rdb, q: q, store: st, log: cfg.Logger, reg: prometheus.NewRegistry(), active: map[string]*queue.Lease{}}
+	w.gate = newGate(cfg.Logger, []service.Check{service.RedisCheck(rdb), service.PostgresCheck(st)})
 	w.probes = &service.Probes{Timeout: cfg.ReadyTimeout, Registry: w.reg, Log: cfg.Logger,
-		Checks: []service.Check{service.RedisCheck(rdb), service.PostgresCheck(st)}}
+		Checks: []service.Check{service.RedisCheck(rdb), service.PostgresCheck(st), w.gate.check()}}
 	const ns = "voiceassist_worker"
 	w.m = metrics{
 		processed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "jobs_processed_total",
 			Help: "Jobs processed successfully (result stored, acked)."}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "jobs_failed_total",
-			Help: "Failed job attempts, by kind: transient (retried unless out of attempts) or permanent (dead-lettered at once)."}, []string{"kind"}),
+			Help: "Failed job attempts (the job's own fault), by kind: transient (retried unless out of attempts) or permanent (dead-lettered at once)."}, []string{"kind"}),
+		dependencyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dependency_errors_total",
+			Help: "Jobs given back without spending an attempt because a dependency failed, by dependency (postgres, redis)."}, []string{"dependency"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "claiming_paused",
+			Help: "1 while the worker does not claim jobs because PostgreSQL or Redis is unavailable."}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "jobs_dead_lettered_total",
 			Help: "Jobs this worker moved to the dead-letter list."}),
 		leaseLost: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "lease_lost_total",
@@ -211,7 +246,7 @@ func New(rdb queue.Client, st JobStore, cfg Config) (*Worker, error) {
 		audioSeconds: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "audio_seconds_processed_total",
 			Help: "Seconds of audio in successfully processed jobs."}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "job_duration_seconds",
-			Help:    "Time from claim to outcome, by outcome (done, retry, dead, released, lease_lost).",
+			Help:    "Time from claim to outcome, by outcome (done, retry, dead, released, lease_lost, dependency_down).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}, []string{"outcome"}),
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "job_queue_wait_seconds",
 			Help:    "Time a job waited in the ready list before this worker claimed it.",
@@ -224,12 +259,18 @@ func New(rdb queue.Client, st JobStore, cfg Config) (*Worker, error) {
 	for _, k := range []string{"transient", "permanent"} {
 		w.m.failed.WithLabelValues(k)
 	}
-	for _, o := range []string{"done", "retry", "dead", "released", "lease_lost"} {
+	for _, d := range []string{depPostgres, depRedis} {
+		w.m.dependencyErrors.WithLabelValues(d)
+	}
+	for _, o := range []string{"done", "retry", "dead", "released", "lease_lost", "dependency_down"} {
 		w.m.duration.WithLabelValues(o)
 	}
-	w.reg.MustRegister(w.m.processed, w.m.failed, w.m.deadLettered, w.m.leaseLost, w.m.audioSeconds,
-		w.m.duration, w.m.wait, w.m.inProgress,
+	w.m.rec = newReconcileMetrics(ns)
+	w.gate.paused = w.m.paused
+	w.reg.MustRegister(w.m.processed, w.m.failed, w.m.dependencyErrors, w.m.deadLettered, w.m.leaseLost, w.m.audioSeconds,
+		w.m.duration, w.m.wait, w.m.inProgress, w.m.paused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w.m.rec.register(w.reg)
 	return w, nil
 }
 
@@ -248,8 +289,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelJobs()
 
 	var reaper sync.WaitGroup
-	reaper.Add(1)
+	reaper.Add(3)
 	go func() { defer reaper.Done(); w.q.RunReaper(ctx, w.cfg.ReapInterval) }()
+	go func() { defer reaper.Done(); w.runReconciler(ctx) }()
+	go func() { defer reaper.Done(); w.gate.run(ctx) }()
 
 	var consumers sync.WaitGroup
 	for i := 0; i < w.cfg.Concurrency; i++ {
@@ -257,7 +300,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() { defer consumers.Done(); w.consume(ctx, jobCtx) }()
 	}
 	w.log.Info("worker started", service.KeyQueue, w.cfg.Queue, "concurrency", w.cfg.Concurrency,
-		"lease", w.q.Options().Lease, "max_attempts", w.q.Options().MaxAttempts)
+		"lease", w.q.Options().Lease, "max_attempts", w.q.Options().MaxAttempts,
+		"reconcile_interval", w.cfg.ReconcileInterval, "reconcile_grace", w.cfg.ReconcileGrace)
 
 	<-ctx.Done()
 	w.probes.SetDraining()
@@ -279,29 +323,27 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// consume claims and processes jobs until claimCtx is cancelled.
+// consume claims and processes jobs until claimCtx is cancelled. It claims
+// only while the gate is open: after a dependency failed, no consumer takes
+// another job until the gate's prober sees PostgreSQL and Redis answer.
 func (w *Worker) consume(claimCtx, jobCtx context.Context) {
-	errWait := 100 * time.Millisecond
 	for {
+		if !w.gate.wait(claimCtx) {
+			return
+		}
 		l, err := w.q.Claim(claimCtx)
 		if l != nil {
 			// Claim never drops a job it took from Redis, even when
 			// claimCtx was cancelled meanwhile: process it (the drain
 			// covers it) instead of leaving it to the lease timeout.
-			errWait = 100 * time.Millisecond
 			w.handle(jobCtx, l)
 			continue
 		}
 		if claimCtx.Err() != nil {
 			return
 		}
-		w.log.Warn("claim failed; retrying", "queue", w.cfg.Queue, "err", err, "retry_in", errWait)
-		select {
-		case <-claimCtx.Done():
-			return
-		case <-time.After(errWait):
-		}
-		errWait = min(errWait*2, 5*time.Second)
+		w.log.Warn("claim failed; retrying", "queue", w.cfg.Queue, "err", err)
+		w.gate.trip(depRedis, err)
 	}
 }
 
@@ -346,6 +388,28 @@ func (w *Worker) release(l *queue.Lease) {
 		return
 	}
 	w.log.Info("job released to the queue", service.KeyJobID, l.ID, "attempt", l.Attempt)
+}
+
+// giveBack releases a job a dependency failure interrupted. If Redis cannot
+// take it back now, the gate's prober retries once Redis answers; if the
+// lease expires first the reaper returns the job.
+func (w *Worker) giveBack(l *queue.Lease, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := w.q.Release(ctx, l)
+	switch {
+	case err == nil:
+		log.Info("job released to the queue without spending an attempt")
+	case errors.Is(err, queue.ErrLeaseLost):
+	default:
+		log.Warn("release failed; retrying when Redis answers", "err", err)
+		w.gate.retryLater(func(ctx context.Context) error {
+			if err := w.q.Release(ctx, l); err != nil && !errors.Is(err, queue.ErrLeaseLost) {
+				return err
+			}
+			return nil
+		})
+	}
 }
 
 // handle processes one claimed job to an outcome.
@@ -398,8 +462,28 @@ func (w *Worker) heartbeat(ctx context.Context, l *queue.Lease, lost *atomic.Boo
 	}
 }
 
+// Dependencies, as named in metrics, logs and /ready.
+const (
+	depPostgres = "postgres"
+	depRedis    = "redis"
+)
+
+// errNoRow is why a job without a row is dead-lettered.
+func errNoRow(id string) error {
+	return Permanent(fmt.Errorf("job %q has no row in the jobs table", id))
+}
+
+// noRow dead-letters an id without a row: it can never succeed (an id pushed
+// by hand, or a row deleted).
+func (w *Worker) noRow(ctx context.Context, l *queue.Lease, log *slog.Logger) string {
+	w.m.failed.WithLabelValues("permanent").Inc()
+	reason := errNoRow(l.ID).Error()
+	log.Warn("job failed permanently; dead-lettering", "err", reason)
+	return w.deadLetter(ctx, l, log, false, reason)
+}
+
 // process runs the pipeline and settles the job; it returns the outcome
-// label: done, retry, dead or released.
+// label: done, retry, dead, released, lease_lost or dependency_down.
 func (w *Worker) process(ctx context.Context, l *queue.Lease, log *slog.Logger) string {
 	sctx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, w.cfg.StoreTimeout) }
 
@@ -408,40 +492,43 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, log *slog.Logger) 
 	cancel()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return w.fail(ctx, l, log, Permanent(fmt.Errorf("job %q has no row in the jobs table", l.ID)))
+		return w.noRow(ctx, l, log)
 	case err != nil:
-		return w.fail(ctx, l, log, fmt.Errorf("load job: %w", err))
+		return w.dependencyDown(ctx, l, log, depPostgres, fmt.Errorf("load job: %w", err))
 	}
 	switch job.Status {
 	case store.StatusDone:
-		// Redelivered after a crash between Complete and ack: done already.
+		// Redelivered after a crash between Complete and ack (or re-driven
+		// by a reconciler that raced the ack): done already, count nothing.
 		log.Info("job already done; acking the redelivery")
-		return w.ack(ctx, l, log, 0)
+		w.ack(ctx, l, log)
+		return "done"
 	case store.StatusFailed:
 		// Marked failed before a crash cut off the dead-lettering: finish
 		// it, keeping the row's reason.
-		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := w.q.Fail(qctx, l, job.Error); err != nil {
-			log.Error("dead-letter failed", "err", err)
-		} else {
-			w.m.deadLettered.Inc()
-		}
-		return "dead"
+		return w.deadLetter(ctx, l, log, false, job.Error)
 	}
 
 	c, cancel = sctx()
-	err = w.store.MarkProcessing(c, l.ID, l.Attempt)
+	err = w.store.MarkProcessing(c, l.ID, l.Attempt, l.Token)
 	cancel()
-	if errors.Is(err, store.ErrNotFound) {
-		return w.fail(ctx, l, log, Permanent(fmt.Errorf("job %q has no row in the jobs table", l.ID)))
-	} else if err != nil {
-		return w.fail(ctx, l, log, fmt.Errorf("mark processing: %w", err))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return w.noRow(ctx, l, log)
+	case errors.Is(err, store.ErrStale):
+		// Finished since the Get: the redelivery of the release settles it.
+		return w.interrupted(l)
+	case err != nil:
+		return w.dependencyDown(ctx, l, log, depPostgres, fmt.Errorf("mark processing: %w", err))
 	}
 
 	result, secs, err := w.cfg.Process(ctx, job.Audio)
 	if err != nil {
-		return w.fail(ctx, l, log, err)
+		if ctx.Err() != nil && !IsPermanent(err) {
+			// Most likely our own cancellation (shutdown, lost lease).
+			return w.interrupted(l)
+		}
+		return w.jobFailed(ctx, l, log, err)
 	}
 	if w.cfg.SimulateWork > 0 {
 		select {
@@ -453,29 +540,78 @@ func (w *Worker) process(ctx context.Context, l *queue.Lease, log *slog.Logger) 
 		return w.interrupted(l)
 	}
 
-	c, cancel = sctx()
-	err = w.store.Complete(c, l.ID, result)
-	cancel()
-	if err != nil {
-		return w.fail(ctx, l, log, fmt.Errorf("store result: %w", err))
+	if out, ok := w.checkLease(ctx, l, log); !ok {
+		return out
 	}
-	return w.ack(ctx, l, log, secs)
+	c, cancel = sctx()
+	err = w.store.Complete(c, l.ID, l.Token, result)
+	cancel()
+	switch {
+	case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrNotFound):
+		return w.fenced(l, log, err)
+	case err != nil:
+		return w.dependencyDown(ctx, l, log, depPostgres, fmt.Errorf("store result: %w", err))
+	}
+	w.ack(ctx, l, log)
+	w.m.processed.Inc()
+	w.m.audioSeconds.Add(secs)
+	log.Info("job done", "audio_seconds", secs, "took", time.Since(l.ClaimedAt).Seconds())
+	return "done"
 }
 
-func (w *Worker) ack(ctx context.Context, l *queue.Lease, log *slog.Logger, audioSeconds float64) string {
-	// The result is stored: acking must not be skipped because the drain
-	// timeout cancelled ctx a moment ago.
+// checkLease renews the lease right before a write to PostgreSQL: a worker
+// that stalled past its lease learns here that the job is someone else's.
+// The write itself is fenced by the lease token in SQL, which also covers a
+// stall between this check and the write.
+func (w *Worker) checkLease(ctx context.Context, l *queue.Lease, log *slog.Logger) (string, bool) {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := w.q.Extend(qctx, l)
+	switch {
+	case err == nil:
+		return "", true
+	case errors.Is(err, queue.ErrLeaseLost):
+		return w.leaseLost(l, log, err), false
+	case ctx.Err() != nil:
+		return w.interrupted(l), false
+	default:
+		return w.dependencyDown(ctx, l, log, depRedis, fmt.Errorf("check lease: %w", err)), false
+	}
+}
+
+func (w *Worker) leaseLost(l *queue.Lease, log *slog.Logger, err error) string {
+	w.m.leaseLost.Inc()
+	log.Warn("lease lost; not writing the result, the job's new holder does", "err", err)
+	return "lease_lost"
+}
+
+// fenced handles a write PostgreSQL refused because the row is held under
+// another lease token (or finished): another claim replaced ours, so we do
+// not write. The Redis lease may still be ours — a claimant that stalled
+// before its MarkProcessing can overwrite the token after our lease check —
+// so give the job back untried: its next claim re-marks the row and
+// finishes it, or finds it done and acks. If the lease is not ours the
+// release is refused and nothing happens.
+func (w *Worker) fenced(l *queue.Lease, log *slog.Logger, err error) string {
+	out := w.leaseLost(l, log, err)
+	w.release(l)
+	return out
+}
+
+// ack acknowledges a job whose row is done. The result is stored: acking
+// must not be skipped because the drain timeout cancelled ctx a moment ago.
+func (w *Worker) ack(ctx context.Context, l *queue.Lease, log *slog.Logger) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.q.Ack(actx, l); err != nil {
-		// The result is in PostgreSQL either way; a redelivery sees status
-		// done and acks. Count the job once, here, where its work was done.
+	err := w.q.Ack(actx, l)
+	switch {
+	case err == nil, errors.Is(err, queue.ErrLeaseLost):
+		// Lost: whoever holds it now finds the row done and acks.
+	default:
+		// The result is in PostgreSQL; a redelivery sees status done.
 		log.Warn("ack failed; a redelivery will find the job done", "err", err)
+		w.gate.trip(depRedis, err)
 	}
-	w.m.processed.Inc()
-	w.m.audioSeconds.Add(audioSeconds)
-	log.Info("job done", "audio_seconds", audioSeconds, "took", time.Since(l.ClaimedAt).Seconds())
-	return "done"
 }
 
 // interrupted handles a job cut short by shutdown or a lost lease.
@@ -484,53 +620,100 @@ func (w *Worker) interrupted(l *queue.Lease) string {
 	return "released"
 }
 
-// fail settles a failed attempt: permanent → dead-letter now and mark the
-// row failed; transient → nack (retry with backoff, or dead-letter when out
-// of attempts).
-func (w *Worker) fail(ctx context.Context, l *queue.Lease, log *slog.Logger, cause error) string {
-	if ctx.Err() != nil && !IsPermanent(cause) {
-		// The error is most likely our own cancellation, not the job's.
-		return w.interrupted(l)
+// dependencyDown gives the job back without spending an attempt and stops
+// the worker claiming until PostgreSQL and Redis answer: the job is not at
+// fault, and claiming more would only fail them too.
+func (w *Worker) dependencyDown(ctx context.Context, l *queue.Lease, log *slog.Logger, dep string, err error) string {
+	if ctx.Err() != nil {
+		return w.interrupted(l) // our own cancellation, not the dependency
 	}
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	w.m.dependencyErrors.WithLabelValues(dep).Inc()
+	log.Warn(dep+" failed; giving the job back and pausing claims", "err", err)
+	w.gate.trip(dep, err)
+	w.giveBack(l, log)
+	return "dependency_down"
+}
+
+// jobFailed settles an attempt that failed through the job's own fault:
+// permanent → dead-letter now; transient → retry with backoff, or
+// dead-letter on the last attempt.
+func (w *Worker) jobFailed(ctx context.Context, l *queue.Lease, log *slog.Logger, cause error) string {
 	reason := cause.Error()
 	if IsPermanent(cause) {
 		w.m.failed.WithLabelValues("permanent").Inc()
 		log.Warn("job failed permanently; dead-lettering", "err", reason)
-		w.markFailed(qctx, l, log, reason)
-		if err := w.q.Fail(qctx, l, reason); err != nil {
-			log.Error("dead-letter failed", "err", err)
-			return "dead"
-		}
-		w.m.deadLettered.Inc()
-		return "dead"
+		return w.deadLetter(ctx, l, log, true, reason)
 	}
 	w.m.failed.WithLabelValues("transient").Inc()
-	out, err := w.q.Nack(qctx, l, reason)
-	if err != nil {
-		// The lease will expire and the reaper will count this attempt.
-		log.Error("nack failed", "err", err, "cause", reason)
-		return "retry"
+	if l.Attempt >= w.q.Options().MaxAttempts {
+		log.Warn("job out of attempts; dead-lettering", "err", reason)
+		return w.deadLetter(ctx, l, log, true, fmt.Sprintf("gave up after %d attempts: %s", l.Attempt, reason))
 	}
-	if out.DeadLettered {
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	out, err := w.q.Nack(qctx, l, reason)
+	switch {
+	case errors.Is(err, queue.ErrLeaseLost):
+		return w.leaseLost(l, log, err)
+	case err != nil:
+		// The lease expires and the reaper returns the job.
+		log.Error("nack failed", "err", err, "cause", reason)
+		w.gate.trip(depRedis, err)
+		return "retry"
+	case out.DeadLettered:
+		// Only if the queue's attempt count ran ahead of the lease's
+		// (MaxAttempts lowered meanwhile): the row says why.
 		w.m.deadLettered.Inc()
-		log.Warn("job out of attempts; dead-lettered", "err", reason)
-		w.markFailed(qctx, l, log, fmt.Sprintf("gave up after %d attempts: %s", out.Attempt, reason))
+		w.markRowFailed(ctx, l, log, reason)
 		return "dead"
 	}
 	log.Warn("job failed; will retry", "err", reason, "retry_at", out.RetryAt)
 	return "retry"
 }
 
-// markFailed records a dead-lettered job's reason in its row, best effort: a
-// missing row or a PostgreSQL outage must not keep the job out of the
-// dead-letter list, which is the record operators look at.
-func (w *Worker) markFailed(ctx context.Context, l *queue.Lease, log *slog.Logger, reason string) {
-	c, cancel := context.WithTimeout(ctx, w.cfg.StoreTimeout)
+// deadLetter moves the job to the dead-letter list. With row, the row is
+// marked failed first, under the lease: PostgreSQL is the record, so a job
+// is never dead in Redis while its row still says it is coming. If that
+// write fails on PostgreSQL the job is given back instead (a later attempt
+// dead-letters it).
+func (w *Worker) deadLetter(ctx context.Context, l *queue.Lease, log *slog.Logger, row bool, reason string) string {
+	if row {
+		if out, ok := w.checkLease(ctx, l, log); !ok {
+			return out
+		}
+		c, cancel := context.WithTimeout(ctx, w.cfg.StoreTimeout)
+		err := w.store.FailLeased(c, l.ID, l.Token, reason)
+		cancel()
+		switch {
+		case errors.Is(err, store.ErrStale):
+			return w.fenced(l, log, err)
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return w.dependencyDown(ctx, l, log, depPostgres, fmt.Errorf("mark failed: %w", err))
+		}
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := w.store.Fail(c, l.ID, reason); err != nil && !errors.Is(err, store.ErrNotFound) {
-		log.Warn("could not mark the job failed in PostgreSQL", "err", err)
+	switch err := w.q.Fail(qctx, l, reason); {
+	case errors.Is(err, queue.ErrLeaseLost):
+		return w.leaseLost(l, log, err)
+	case err != nil:
+		// The row is failed already; the redelivery dead-letters it.
+		log.Error("dead-letter failed", "err", err)
+		w.gate.trip(depRedis, err)
+		return "dead"
+	}
+	w.m.deadLettered.Inc()
+	return "dead"
+}
+
+// markRowFailed records a dead-lettered job's reason in its row; the
+// reconciler repeats it for any dead-lettered job whose row was missed.
+func (w *Worker) markRowFailed(ctx context.Context, l *queue.Lease, log *slog.Logger, reason string) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StoreTimeout)
+	defer cancel()
+	if err := w.store.FailLeased(c, l.ID, l.Token, reason); err != nil && !errors.Is(err, store.ErrNotFound) {
+		log.Warn("could not mark the job failed in PostgreSQL; the reconciler will", "err", err)
 	}
 }
 
