@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	vpav1 "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/apis/autoscaling.k8s.io/v1"
+	"k8s.io/client-go/discovery"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 	"k8s.io/metrics/pkg/client/external_metrics"
@@ -138,7 +139,7 @@ func Gather(ctx context.Context, src Sources, o Options) (*Snapshot, error) {
 // APIService's Available condition, which names the cause (no endpoints,
 // the service refusing connections, …).
 func apiUnavailable(ctx context.Context, c *cluster.Client, gv schema.GroupVersion) string {
-	_, err := c.Kube.Discovery().ServerResourcesForGroupVersion(gv.String())
+	_, err := discovery.ToDiscoveryInterfaceWithContext(c.Kube.Discovery()).ServerResourcesForGroupVersionWithContext(ctx, gv.String())
 	if err == nil {
 		return ""
 	}
@@ -161,7 +162,7 @@ func apiUnavailable(ctx context.Context, c *cluster.Client, gv schema.GroupVersi
 	for _, x := range conds {
 		m, _ := x.(map[string]any)
 		if m["type"] == "Available" && m["status"] != "True" {
-			return fmt.Sprintf("%s (APIService %s Available=%v %v: %v)", why, name, m["status"], m["reason"], m["message"])
+			return fmt.Sprintf("%s is not available (APIService %s Available=%v %v: %v)", gv.Group, name, m["status"], m["reason"], m["message"])
 		}
 	}
 	return why
@@ -249,7 +250,7 @@ func conditionTime(t metav1.Time) *time.Time {
 
 func gatherVPAs(ctx context.Context, c *cluster.Client, ns string, t *targets) VPASection {
 	sec := VPASection{Items: []VPA{}}
-	if _, err := c.Kube.Discovery().ServerResourcesForGroupVersion(vpaGV.String()); err != nil {
+	if _, err := discovery.ToDiscoveryInterfaceWithContext(c.Kube.Discovery()).ServerResourcesForGroupVersionWithContext(ctx, vpaGV.String()); err != nil {
 		if apierrors.IsNotFound(err) {
 			sec.Unavailable = "the VerticalPodAutoscaler CRD (autoscaling.k8s.io/v1) is not installed: no VPA recommendations (optional; install the VPA to get them)"
 		} else {

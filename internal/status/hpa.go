@@ -123,7 +123,7 @@ func decide(h *HPA, proposals []hpa.MetricProposal, specReplicas int32, note str
 			d.Explanation += fmt.Sprintf(", bounded to %d by [%d, %d]", d.Bounded, h.MinReplicas, h.MaxReplicas)
 		}
 		if invalid > 0 {
-			d.Explanation += fmt.Sprintf(" (%d metric(s) <unknown>: scaling up only)", invalid)
+			d.Explanation += fmt.Sprintf(" (%d metric(s) <unknown>: the HPA may scale up on the others, never down)", invalid)
 		}
 		switch {
 		case h.DesiredReplicas == d.Bounded:

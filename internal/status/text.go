@@ -68,17 +68,16 @@ func writeHPAs(b *strings.Builder, s *Snapshot) {
 	for _, h := range s.HPAs.Items {
 		fmt.Fprintf(b, "\n%s:\n", h.Name)
 		tw := table(b)
-		fmt.Fprintln(tw, "  METRIC\tCURRENT\tTARGET\tPROPOSES\t")
+		fmt.Fprintln(tw, "  METRIC\tCURRENT\tTARGET\tPROPOSES")
 		for _, m := range h.Metrics {
 			prop := "-"
 			if m.Proposal != nil {
 				prop = fmt.Sprint(*m.Proposal)
 			}
-			mark := ""
 			if m.Decides {
-				mark = "<- decides"
+				prop += "  <- decides"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", m.Name, currentString(m.Current), targetString(m.Target), prop, mark)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.Name, currentString(m.Current), targetString(m.Target), prop)
 		}
 		tw.Flush()
 		for _, m := range h.Metrics {
