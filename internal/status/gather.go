@@ -2,7 +2,6 @@ package status
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -88,7 +87,8 @@ func Gather(ctx context.Context, src Sources, o Options) (*Snapshot, error) {
 	kc := c.Kube
 
 	revs, err := c.Revisions(ctx)
-	if err != nil && !apierrors.IsForbidden(errors.Unwrap(err)) && !apierrors.IsForbidden(err) {
+	// A user who may not read Secrets still gets the rest.
+	if err != nil && !apierrors.IsForbidden(err) {
 		return nil, err
 	}
 	if len(revs) > 0 {
