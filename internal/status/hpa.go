@@ -125,6 +125,11 @@ func decide(h *HPA, proposals []hpa.MetricProposal, specReplicas int32, note str
 		if invalid > 0 {
 			d.Explanation += fmt.Sprintf(" (%d metric(s) <unknown>: the HPA may scale up on the others, never down)", invalid)
 		}
+		d.ControllerMetric = controllerMetric(h)
+		d.AgreesWithController = d.ControllerMetric != "" && strings.HasPrefix(d.ControllerMetric, proposals[best].Metric)
+		if d.ControllerMetric != "" && !d.AgreesWithController {
+			d.Explanation += fmt.Sprintf("; the controller's last sync computed from %s (the values moved since, or a pod was unready or missing a sample there)", d.ControllerMetric)
+		}
 		switch {
 		case h.DesiredReplicas == d.Bounded:
 			d.Explanation += fmt.Sprintf("; the controller's desired count is %d", h.DesiredReplicas)
@@ -136,6 +141,21 @@ func decide(h *HPA, proposals []hpa.MetricProposal, specReplicas int32, note str
 		d.Explanation += " (" + note + ")"
 	}
 	return d
+}
+
+// validMetricPrefix starts upstream's ScalingActive=True message; the
+// metric the count was computed from follows it.
+const validMetricPrefix = "the HPA was able to successfully calculate a replica count from "
+
+// controllerMetric is the metric the controller's ScalingActive condition
+// names, or "".
+func controllerMetric(h *HPA) string {
+	for _, c := range h.Conditions {
+		if c.Type == string(autoscalingv2.ScalingActive) && c.Status == corev1.ConditionTrue && strings.HasPrefix(c.Message, validMetricPrefix) {
+			return strings.TrimPrefix(c.Message, validMetricPrefix)
+		}
+	}
+	return ""
 }
 
 // limitReason names what holds the desired count away from the proposal:

@@ -117,6 +117,14 @@ type Decision struct {
 	Metric string `json:"metric,omitempty"`
 	// Bounded is Proposed clamped to [minReplicas, maxReplicas].
 	Bounded int32 `json:"bounded"`
+	// ControllerMetric is the metric the HPA controller says it computed
+	// the count from at its last sync (the ScalingActive=True
+	// ValidMetricFound message), in upstream's words.
+	ControllerMetric string `json:"controllerMetric,omitempty"`
+	// AgreesWithController is true when ControllerMetric names the metric
+	// that decides here: the replay of the reported values and the
+	// controller's own choice are the same.
+	AgreesWithController bool `json:"agreesWithController"`
 	// Explanation says it in a sentence, including why the controller's
 	// desiredReplicas differs from Bounded when it does.
 	Explanation string `json:"explanation"`

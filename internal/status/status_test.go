@@ -244,6 +244,23 @@ func TestHPAProposalsAndDecision(t *testing.T) {
 	if !strings.Contains(h.Decision.Explanation, "the controller's desired count is 3") {
 		t.Errorf("explanation %q", h.Decision.Explanation)
 	}
+	if !h.Decision.AgreesWithController || h.Decision.ControllerMetric != "external metric voiceassist_queue_depth" {
+		t.Errorf("the controller named %q: agrees=%v", h.Decision.ControllerMetric, h.Decision.AgreesWithController)
+	}
+
+	// A controller that last computed from another metric is reported.
+	hp := workerHPA()
+	hp.Status.Conditions[0].Message = validMetricPrefix + "memory resource utilization (percentage of request)"
+	w := workload{found: true, replicas: 2, template: &workerDeployment().Spec.Template}
+	w.selector, _ = metav1.LabelSelectorAsSelector(workerDeployment().Spec.Selector)
+	var pods []corev1.Pod
+	for _, p := range workerPods(2) {
+		pods = append(pods, *p.(*corev1.Pod))
+	}
+	got := hpaStatus(hp, w, pods, now)
+	if got.Decision.AgreesWithController || !strings.Contains(got.Decision.Explanation, "the controller's last sync computed from memory resource utilization") {
+		t.Errorf("disagreement not reported: %+v", got.Decision)
+	}
 }
 
 // Upstream does not scale down while a metric is invalid: with the queue
@@ -355,6 +372,10 @@ func TestGatherWithMetricsAndVPA(t *testing.T) {
 	}
 	hpa := back["hpas"].(map[string]any)["items"].([]any)[0].(map[string]any)
 	m0 := hpa["metrics"].([]any)[0].(map[string]any)
+	var y bytes.Buffer
+	if err := Write(&y, s, "yaml"); err != nil || !strings.Contains(y.String(), "averageUtilization: 40") || !strings.Contains(y.String(), "disruptionsAllowed: 1") {
+		t.Errorf("yaml (%v):\n%s", err, y.String())
+	}
 	if hpa["currentReplicas"] != 2.0 || m0["current"].(map[string]any)["averageUtilization"] != 40.0 || m0["target"].(map[string]any)["averageUtilization"] != 80.0 {
 		t.Errorf("json hpa: %v", hpa)
 	}

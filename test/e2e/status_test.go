@@ -417,6 +417,11 @@ func checkHPA(t *testing.T, g *status.HPA, h *autoscalingv2.HorizontalPodAutosca
 	if decides != 1 || g.Decision.Proposed != max {
 		t.Errorf("HPA %s: %d deciding metrics, decision %+v, max proposal %d", h.Name, decides, g.Decision, max)
 	}
+	// The replay of the reported values picks the metric the controller
+	// says it computed from (the ScalingActive message of the same sync).
+	if !g.Decision.AgreesWithController {
+		t.Errorf("HPA %s: %s decides here, the controller computed from %q", h.Name, g.Decision.Metric, g.Decision.ControllerMetric)
+	}
 	// Idle, at its minimum: the proposal, bounded, is what the controller wants.
 	if g.Decision.Bounded != h.Status.DesiredReplicas {
 		t.Errorf("HPA %s: bounded proposal %d, desiredReplicas %d: %s", h.Name, g.Decision.Bounded, h.Status.DesiredReplicas, g.Decision.Explanation)
