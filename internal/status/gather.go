@@ -24,7 +24,6 @@ import (
 	"k8s.io/metrics/pkg/client/external_metrics"
 
 	"github.com/voiceassist/autoscaling/internal/cluster"
-	"github.com/voiceassist/autoscaling/internal/kube"
 )
 
 // Sources are the clients a snapshot is read with.
@@ -552,6 +551,3 @@ func missing(expected []string, s *Snapshot) []string {
 	}
 	return out
 }
-
-// metricKey names a metric as lint and the e2e tests do.
-func metricKey(m autoscalingv2.MetricSpec) string { return kube.MetricKey(m) }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/voiceassist/autoscaling/internal/hpa"
+	"github.com/voiceassist/autoscaling/internal/kube"
 )
 
 // hpaStatus reads one HPA: bounds, replicas, every metric against its target
@@ -57,7 +58,7 @@ func hpaStatus(h *autoscalingv2.HorizontalPodAutoscaler, w workload, pods []core
 	proposals := make([]hpa.MetricProposal, len(h.Spec.Metrics))
 	for i := range h.Spec.Metrics {
 		spec := &h.Spec.Metrics[i]
-		m := Metric{Name: metricKey(*spec), Type: spec.Type, Target: metricTarget(spec)}
+		m := Metric{Name: kube.MetricKey(*spec), Type: spec.Type, Target: metricTarget(spec)}
 		if i < len(h.Status.CurrentMetrics) && h.Status.CurrentMetrics[i].Type == spec.Type {
 			m.Current = metricCurrent(&h.Status.CurrentMetrics[i])
 		}
