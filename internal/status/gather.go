@@ -117,6 +117,7 @@ func Gather(ctx context.Context, src Sources, o Options) (*Snapshot, error) {
 	for i := range hpas.Items {
 		s.HPAs.Items = append(s.HPAs.Items, hpaStatus(&hpas.Items[i], targets.get(hpas.Items[i].Spec.ScaleTargetRef), pods.Items, now))
 	}
+	sort.Slice(s.HPAs.Items, func(i, j int) bool { return s.HPAs.Items[i].Name < s.HPAs.Items[j].Name })
 	s.VPAs = gatherVPAs(ctx, c, ns, targets)
 	s.PDBs = pdbStatus(pdbs)
 	s.Pods = podStatus(pods)
@@ -271,6 +272,7 @@ func gatherVPAs(ctx context.Context, c *cluster.Client, ns string, t *targets) V
 		}
 		sec.Items = append(sec.Items, vpaStatus(&v, t))
 	}
+	sort.Slice(sec.Items, func(i, j int) bool { return sec.Items[i].Name < sec.Items[j].Name })
 	return sec
 }
 
@@ -305,7 +307,7 @@ func vpaStatus(v *vpav1.VerticalPodAutoscaler, t *targets) VPA {
 		}
 	}
 	if v.Status.Recommendation == nil || len(v.Status.Recommendation.ContainerRecommendations) == 0 {
-		out.NoRecommendation = "no recommendation yet (the recommender needs the VPA CRD's recommender running and usage history; see `vactl doctor`)"
+		out.NoRecommendation = "no recommendation yet: the VPA recommender writes one once it runs and has seen the pods' usage (kubectl -n kube-system get pods -l app=vpa-recommender)"
 		if !w.found && w.why != "" {
 			out.NoRecommendation += "; target: " + w.why
 		}

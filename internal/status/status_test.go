@@ -313,7 +313,8 @@ func TestGatherWithMetricsAndVPA(t *testing.T) {
 		}}}},
 	}
 	f := newFakes([]string{"metrics.k8s.io/v1beta1", "external.metrics.k8s.io/v1beta1", "autoscaling.k8s.io/v1"},
-		[]runtime.Object{toUnstructured(t, vpaGV.WithKind("VerticalPodAutoscaler"), vpa)})
+		[]runtime.Object{toUnstructured(t, vpaGV.WithKind("VerticalPodAutoscaler"), vpa), toUnstructured(t, vpaGV.WithKind("VerticalPodAutoscaler"), &vpav1.VerticalPodAutoscaler{
+			ObjectMeta: metav1.ObjectMeta{Name: "zz-new-vpa", Namespace: ns}, Spec: vpav1.VerticalPodAutoscalerSpec{TargetRef: &autoscalingv1CrossRef}})})
 	f.metrics.AddReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, &metricsv1beta1.PodMetricsList{Items: []metricsv1beta1.PodMetrics{{
 			ObjectMeta: metav1.ObjectMeta{Name: "voiceassist-worker-a", Namespace: ns},
@@ -348,8 +349,14 @@ func TestGatherWithMetricsAndVPA(t *testing.T) {
 	if age.Value != nil || !strings.Contains(age.Error, "no series for this selector") {
 		t.Errorf("age with no series: %+v", age)
 	}
-	if s.VPAs.Unavailable != "" || len(s.VPAs.Items) != 1 {
+	if s.VPAs.Unavailable != "" || len(s.VPAs.Items) != 2 {
 		t.Fatalf("VPAs %+v", s.VPAs)
+	}
+	// A VPA the recommender has not written to yet: the requests, and why
+	// there is nothing to compare them with.
+	if nv := s.VPAs.Items[1]; len(nv.Containers) != 1 || nv.Containers[0].Target != nil || nv.Containers[0].Requests.Memory().String() != "1Gi" ||
+		!strings.Contains(nv.NoRecommendation, "no recommendation yet") || nv.UpdateMode != "Auto" {
+		t.Errorf("VPA without a recommendation: %+v", nv)
 	}
 	v := s.VPAs.Items[0]
 	c := v.Containers[0]
