@@ -89,7 +89,7 @@ func describeLimits(c *hpa.Controller, h *autoscalingv2.HorizontalPodAutoscaler,
 			allowed := hpa.CalculateScaleUpLimit(cur)
 			e.Limit = &RateLimit{Direction: "up", SelectPolicy: "none (no behavior)", Allowed: allowed,
 				Policies: []PolicyLimit{{Policy: fmt.Sprintf("max(%g × current, %g)", hpa.ScaleUpLimitFactor, hpa.ScaleUpLimitMinimum), PeriodStart: cur, Allows: allowed, Decides: true}},
-				Binding: e.Reason == hpa.ReasonScaleUpLimit}
+				Binding:  e.Reason == hpa.ReasonScaleUpLimit}
 		}
 		return
 	}

@@ -3,7 +3,6 @@ package doctor
 import (
 	"fmt"
 	"time"
-
 )
 
 // vpaDataPeriod is how long the original README says a VPA needs before its
@@ -91,4 +90,3 @@ func (s *Snapshot) workloadExists(kind, name string) bool {
 	}
 	return false
 }
-
