@@ -93,6 +93,7 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 	cmd.AddCommand(newHistoryCommand(streams))
 	cmd.AddCommand(newRollbackCommand(streams))
 	cmd.AddCommand(newTeardownCommand(streams))
+	cmd.AddCommand(newDoctorCommand(streams))
 	return cmd
 }
 

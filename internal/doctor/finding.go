@@ -26,6 +26,7 @@ const (
 	CheckVPA        = "vpa"
 	CheckPDB        = "pdb-drain"
 	CheckThrashing  = "thrashing"
+	CheckEnv        = "env"
 )
 
 // Finding is one diagnosis.
