@@ -320,7 +320,7 @@ func milli(v int64, r corev1.ResourceName) string {
 	case corev1.ResourceCPU:
 		return resource.NewMilliQuantity(v, resource.DecimalSI).String()
 	case corev1.ResourceMemory:
-		return resource.NewQuantity(v/1000, resource.BinarySI).String()
+		return fmt.Sprintf("%.0fMi", float64(v)/1000/(1<<20))
 	}
 	return resource.NewMilliQuantity(v, resource.DecimalSI).String()
 }

@@ -46,6 +46,9 @@ func checkPDBs(s *Snapshot) []Finding {
 				onCordoned = append(onCordoned, p.Name+" on cordoned node "+p.Spec.NodeName)
 			}
 		}
+		if len(names) == 0 || pdb.Status.ObservedGeneration == 0 {
+			continue // nothing to drain, or the disruption controller has not read it yet
+		}
 		ref := "PodDisruptionBudget " + s.Namespace + "/" + pdb.Name
 		budget := "minAvailable " + intOrString(pdb.Spec.MinAvailable)
 		if pdb.Spec.MaxUnavailable != nil {
@@ -64,7 +67,7 @@ func checkPDBs(s *Snapshot) []Finding {
 			f.Message += "; a node with such a pod is cordoned, so a drain is blocked now"
 		case intended:
 			f.Severity = Info
-			f.Message += " (intended: " + why + ")"
+			f.Message += " (" + why + ")"
 		default:
 			f.Severity = Warning
 		}
