@@ -9,7 +9,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	vpav1 "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/apis/autoscaling.k8s.io/v1"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 )
@@ -203,5 +205,19 @@ func TestHealthyDev(t *testing.T) {
 	}
 	if r.HasErrors() {
 		t.Errorf("a healthy dev without pods: %+v", r.Findings)
+	}
+}
+
+// TestMetricNotServed: the adapter answers 404 for the gateway's request
+// rate (no rule for it): doctor names the metric, not the API.
+func TestMetricNotServed(t *testing.T) {
+	s := gatewayUnderLoad(t)
+	s.Reads[gwHPA][2] = MetricRead{Query: "/apis/custom.metrics.k8s.io/v1beta2/namespaces/voiceassist/pods/*/http_requests_per_second?labelSelector=app%3Dvoiceassist-server",
+		Err: apierrors.NewNotFound(schema.GroupResource{Group: "custom.metrics.k8s.io", Resource: "pods/http_requests_per_second"}, "*")}
+	r := Diagnose(s)
+	mustFind(t, r, CheckHPA, Error, "the custom.metrics.k8s.io API does not serve http_requests_per_second", "kubectl get --raw")
+	// cpu still asks for more: the HPA scales up on it.
+	if e := r.Explanations[0]; !e.Rescale || e.Desired != 6 {
+		t.Errorf("desired %d, want 6", e.Desired)
 	}
 }

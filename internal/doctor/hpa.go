@@ -6,6 +6,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/voiceassist/autoscaling/internal/hpa"
@@ -163,7 +164,11 @@ func explainFindings(s *Snapshot, h *autoscalingv2.HorizontalPodAutoscaler, e *E
 		if strings.Contains(m.Error, "missing request for") {
 			continue // checkHPA names the pods
 		}
-		out = append(out, metricFinding(s, h, &h.Spec.Metrics[i], &m))
+		var readErr error
+		if rs := s.Reads[h.Name]; i < len(rs) {
+			readErr = rs[i].Err
+		}
+		out = append(out, metricFinding(s, h, &h.Spec.Metrics[i], &m, readErr))
 	}
 	if len(invalid) > 0 {
 		f := Finding{Check: CheckHPA, Severity: Error, Object: hpaRef(s, h), Confirm: []string{describeHPA(s, h)}}
@@ -196,7 +201,7 @@ func explainFindings(s *Snapshot, h *autoscalingv2.HorizontalPodAutoscaler, e *E
 	return out
 }
 
-func metricFinding(s *Snapshot, h *autoscalingv2.HorizontalPodAutoscaler, spec *autoscalingv2.MetricSpec, m *MetricExplanation) Finding {
+func metricFinding(s *Snapshot, h *autoscalingv2.HorizontalPodAutoscaler, spec *autoscalingv2.MetricSpec, m *MetricExplanation, readErr error) Finding {
 	f := Finding{Check: CheckHPA, Severity: Error, Object: hpaRef(s, h)}
 	api := APIFor(*spec)
 	f.Evidence = []string{fmt.Sprintf("%s: %s (%s)", m.Metric, m.Error, m.Reason), "status.currentMetrics: " + m.Status}
@@ -212,6 +217,9 @@ func metricFinding(s *Snapshot, h *autoscalingv2.HorizontalPodAutoscaler, spec *
 	case !s.apiAvailable(api):
 		f.Message = fmt.Sprintf("%s is <unknown>: %s is unavailable (APIService %s)", m.Metric, apiGroup(api), api)
 		f.Fix = "bring back " + provider(api) + " (see the APIService finding)"
+	case apierrors.IsNotFound(readErr) && api != ResourceMetricsAPI:
+		f.Message = fmt.Sprintf("the %s API does not serve %s (404 for the HPA's query): %s stays <unknown>", apiGroup(api), metricName(spec), m.Metric)
+		f.Fix = "the adapter has no rule for the metric, or its series lack the labels the rule needs: check k8s/performance/prometheus-adapter-values.yaml and that Prometheus has the series"
 	case spec.Type == autoscalingv2.ExternalMetricSourceType && strings.Contains(m.Error, hpa.ErrNoExternalMetrics.Error()):
 		f.Message = fmt.Sprintf("the external metrics API serves no series of %s for the HPA's selector %s (FailedGetExternalMetric)", spec.External.Metric.Name, selectorOf(spec.External.Metric))
 		f.Fix = "the exporter is down or not scraped, or the selector matches no series: runbook VoiceAssistQueueMetricsMissing"
@@ -223,6 +231,18 @@ func metricFinding(s *Snapshot, h *autoscalingv2.HorizontalPodAutoscaler, spec *
 		f.Fix = "see the error: the metric's API answered, but the controller cannot use the answer"
 	}
 	return f
+}
+
+func metricName(spec *autoscalingv2.MetricSpec) string {
+	switch {
+	case spec.Pods != nil:
+		return spec.Pods.Metric.Name
+	case spec.Object != nil:
+		return spec.Object.Metric.Name
+	case spec.External != nil:
+		return spec.External.Metric.Name + " for selector " + selectorOf(spec.External.Metric)
+	}
+	return string(spec.Type)
 }
 
 func selectorOf(m autoscalingv2.MetricIdentifier) string {
