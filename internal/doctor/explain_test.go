@@ -80,9 +80,12 @@ func TestExplainScaleUpWaitsForPeriod(t *testing.T) {
 		t.Fatalf("desired %d rescale %v reason %s, want 4 false ScaleUpLimit", e.Desired, e.Rescale, e.Reason)
 	}
 	for _, p := range e.Limit.Policies {
-		if p.PeriodStart != 2 || p.Allows != 4 {
-			t.Errorf("policy %+v: want period start 2, allows 4", p)
+		if p.PeriodStart != 2 || p.Allows != 4 || !p.Decides {
+			t.Errorf("policy %+v: want period start 2, allows 4, deciding (a tie)", p)
 		}
+	}
+	if !strings.Contains(e.Summary, "+2 pods per 30 s allows 2 → 4") || !strings.Contains(e.Summary, "the next step is allowed at 12:00:20") {
+		t.Errorf("summary %q", e.Summary)
 	}
 	if e.NextStep == nil || !e.NextStep.Equal(at.Add(30*time.Second)) {
 		t.Errorf("next step %v, want %v", e.NextStep, at.Add(30*time.Second))

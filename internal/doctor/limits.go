@@ -147,9 +147,10 @@ func describeLimits(c *hpa.Controller, h *autoscalingv2.HorizontalPodAutoscaler,
 	l.Allowed = result
 	for i := range l.Policies {
 		p := &l.Policies[i]
+		// Every policy at the selected limit decides (ties included); one
+		// past the current count is held at it.
 		if p.Allows == result || (isUp && p.Allows < cur && result == cur) || (!isUp && p.Allows > cur && result == cur) {
 			p.Decides = true
-			break
 		}
 	}
 	l.Binding = e.Reason == hpa.ReasonScaleUpLimit || e.Reason == hpa.ReasonScaleDownLimit
