@@ -187,16 +187,18 @@ func summarize(e *Explanation) string {
 	switch {
 	case e.Proposed == -1:
 		var bad []string
+		best := int32(-1)
 		for _, m := range e.Metrics {
 			if m.Error != "" {
 				bad = append(bad, m.Metric)
+			} else {
+				best = max(best, m.Proposed)
 			}
 		}
-		all := len(bad) == len(e.Metrics)
-		if all {
+		if len(bad) == len(e.Metrics) {
 			fmt.Fprintf(&b, "stays at %d: no metric can be computed (%s)", cur, strings.Join(bad, ", "))
 		} else {
-			fmt.Fprintf(&b, "stays at %d: the valid metrics would scale down, but %s invalid, and upstream does not scale down while a metric is invalid", cur, isAre(bad))
+			fmt.Fprintf(&b, "stays at %d: the valid metrics propose %d, fewer than now, but %s invalid, and upstream does not scale down while a metric is invalid", cur, best, isAre(bad))
 		}
 		return b.String()
 	case e.Reason == hpa.ReasonScalingDisabled:

@@ -320,17 +320,33 @@ func TestDoctorPDBBlocksDrain(t *testing.T) {
 	if err := cordon(ctx, true); err != nil {
 		t.Fatal(err)
 	}
+	// One gateway pod, none terminating (an earlier scenario's rollout may
+	// still be ending): the PDB counts exactly it.
+	var pod string
+	err := eventually(ctx, func(ctx context.Context) error {
+		pods, err := cs.CoreV1().Pods("voiceassist").List(ctx, metav1.ListOptions{LabelSelector: "app=voiceassist-server"})
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, p := range pods.Items {
+			names = append(names, fmt.Sprintf("%s (terminating: %v)", p.Name, p.DeletionTimestamp != nil))
+		}
+		if len(pods.Items) != 1 || pods.Items[0].DeletionTimestamp != nil {
+			return fmt.Errorf("gateway pods %v, want one", names)
+		}
+		pod = pods.Items[0].Name
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitPDB(ctx, t, "voiceassist-server-pdb", func(p *policyv1.PodDisruptionBudget) error {
 		if p.Spec.MinAvailable == nil || p.Status.CurrentHealthy != 1 || p.Status.DisruptionsAllowed != 0 {
 			return fmt.Errorf("minAvailable %v currentHealthy %d disruptionsAllowed %d, want 1, 1, 0", p.Spec.MinAvailable, p.Status.CurrentHealthy, p.Status.DisruptionsAllowed)
 		}
 		return nil
 	})
-	pods, err := cs.CoreV1().Pods("voiceassist").List(ctx, metav1.ListOptions{LabelSelector: "app=voiceassist-server"})
-	if err != nil || len(pods.Items) != 1 {
-		t.Fatalf("gateway pods: %v (%v)", pods, err)
-	}
-	pod := pods.Items[0].Name
 	// What kubectl drain does, and why it hangs: the eviction is refused.
 	if err := evict(ctx, pod); !apierrors.IsTooManyRequests(err) {
 		t.Fatalf("evict %s: want 429 from the PDB, got %v", pod, err)
