@@ -227,7 +227,7 @@ func metricFinding(s *Snapshot, h *autoscalingv2.HorizontalPodAutoscaler, spec *
 		f.Message = fmt.Sprintf("the custom metrics API serves no %s for the HPA's pods (selector %s) (FailedGetPodsMetric)", spec.Pods.Metric.Name, s.Targets[h.Name].Selector)
 		f.Fix = "check that Prometheus scrapes the pods (ServiceMonitor targets) and that the adapter's rules (k8s/performance/prometheus-adapter-values.yaml) name the metric"
 	default:
-		f.Message = fmt.Sprintf("%s cannot be computed (%s)", m.Metric, m.Reason)
+		f.Message = fmt.Sprintf("%s cannot be computed (%s): %s", m.Metric, m.Reason, m.Error)
 		f.Fix = "see the error: the metric's API answered, but the controller cannot use the answer"
 	}
 	return f
