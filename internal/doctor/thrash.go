@@ -22,7 +22,7 @@ func checkThrashing(s *Snapshot, h *autoscalingv2.HorizontalPodAutoscaler) []Fin
 			recent = append(recent, r)
 		}
 	}
-	if len(recent) == 0 {
+	if len(recent) < 2 {
 		return nil
 	}
 	ups, downs, changes := 0, 0, 0
@@ -63,8 +63,10 @@ func checkThrashing(s *Snapshot, h *autoscalingv2.HorizontalPodAutoscaler) []Fin
 		f.Severity = Warning
 		f.Message = h.Name + " is thrashing: " + f.Message
 		f.Fix = "lengthen the scale-down stabilization window in the overlay, or move the target away from the usual load; check with vactl simulate --env <env> --scenario diurnal (runbook VoiceAssistHPAScalingThrashing)"
-	} else {
+	} else if changes > 0 {
 		f.Severity = Info
+	} else {
+		return nil // scaling one way only is not thrashing
 	}
 	return []Finding{f}
 }

@@ -442,9 +442,13 @@ func TestDoctorExplainScaleUpLimit(t *testing.T) {
 			t.Errorf("summary %q lacks %q", e.Summary, want)
 		}
 		t.Logf("replay: %s; the HPA's status: desired %d, %s", e.Summary, h.Status.DesiredReplicas, describeConditions(h))
-		// The text an operator reads (README.md's example comes from here).
-		out, _ := cl.Netns.Command(vactlBinary(t), "doctor", "--kubeconfig", cl.AdminKubeconfig).Output()
-		t.Logf("vactl doctor:\n%s", out)
+		// The same report as the text an operator reads (README.md's
+		// example comes from here).
+		var text strings.Builder
+		if err := doctor.WriteText(&text, rep); err != nil {
+			t.Error(err)
+		}
+		t.Logf("vactl doctor:\n%s", text.String())
 		return nil
 	})
 	if err != nil {
