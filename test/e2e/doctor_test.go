@@ -381,6 +381,7 @@ func TestDoctorExplainScaleUpLimit(t *testing.T) {
 	deploy(ctx, t, r.objs, r.set)
 	setReplicas(ctx, t, r, "voiceassist-server", gwMin)
 	waitHPASteady(ctx, t, "voiceassist-server-hpa", gwMin)
+	vactlBinary(t) // built before the load, not on its time
 	b, err := newBalancer(ctx, "voiceassist", "voiceassist-server", "http")
 	if err != nil {
 		t.Fatal(err)
