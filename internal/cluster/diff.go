@@ -28,8 +28,10 @@ type Change struct {
 // Diff server-side-dry-run-applies every object (as vactl's field manager,
 // so the server's defaulting, admission and merge decide, as `kubectl diff
 // --server-side` does) and compares the result with the live object; the
-// objects the inventory records and objs lack would be pruned. Unchanged
-// objects are not listed.
+// objects the inventory records and objs lack would be pruned (those still
+// in the cluster). Unchanged objects are not listed. A kind the cluster does
+// not serve is an error (a MissingKind): callers leave such objects out
+// first, as setup does (ServedObjects, LeaveOutMissing).
 func (c *Client) Diff(ctx context.Context, objs []*unstructured.Unstructured, inv Inventory, force bool) ([]Change, error) {
 	var out []Change
 	local := map[object.ObjMetadata]bool{}
@@ -80,9 +82,26 @@ func (c *Client) Diff(ctx context.Context, objs []*unstructured.Unstructured, in
 		return nil, err
 	}
 	for _, id := range ids {
-		if !local[id] {
-			out = append(out, Change{Ref: Ref(id), Action: "prune"})
+		if local[id] {
+			continue
 		}
+		// As cli-utils' pruner decides: an object whose kind is no longer
+		// served, or that is gone, is not pruned.
+		m, err := c.Mapper.RESTMapping(id.GroupKind)
+		if meta.IsNoMatchError(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", Ref(id), c.Explain(err))
+		}
+		_, err = c.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", Ref(id), c.Explain(err))
+		}
+		out = append(out, Change{Ref: Ref(id), Action: "prune"})
 	}
 	return out, nil
 }
