@@ -60,6 +60,11 @@ Nothing in the cluster changes.`,
 			// Kinds the cluster does not serve are decided as setup's
 			// preflight decides them: an optional component's objects are
 			// left out (and said so), anything else is an error.
+			// The server's version first: an unreachable server or rejected
+			// credentials are said as such, not as a discovery failure.
+			if _, err := c.ServerVersion(); err != nil {
+				return failure(streams.Err, err)
+			}
 			c.FreshDiscovery()
 			served, missing, err := c.ServedObjects(objs)
 			if err != nil {
