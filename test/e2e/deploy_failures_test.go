@@ -5,7 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -176,6 +175,7 @@ func TestDeployFailures(t *testing.T) {
 	}
 
 	const smCRD = "servicemonitors.monitoring.coreos.com"
+	smGVR := schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "servicemonitors"}
 	var monitors []string
 	for _, u := range dev.objs {
 		if u.GetKind() == "ServiceMonitor" {
@@ -185,7 +185,7 @@ func TestDeployFailures(t *testing.T) {
 	sort.Strings(monitors)
 	t.Run("CRD deleted after the preflight", func(t *testing.T) {
 		invBefore := inventoryVersion(ctx, t)
-		holdCRDTerminating(ctx, t, smCRD)
+		holdCRDTerminating(ctx, t, smCRD, smGVR, "ServiceMonitor")
 		out, code := vactl.run(t, kc, "setup", "--env", "dev", "--timeout", "2m")
 		for _, want := range []string{"OK    kinds", "server-side dry run of ServiceMonitor voiceassist/", "the CRD of ServiceMonitor (API group monitoring.coreos.com) is being deleted", "nothing of dev was applied, no revision recorded"} {
 			if !strings.Contains(out, want) {
@@ -206,7 +206,7 @@ func TestDeployFailures(t *testing.T) {
 			t.Errorf("diff while the CRD terminates: exit %d, want 1 naming the terminating CRD", code)
 		}
 
-		releaseCRD(ctx, t, smCRD)
+		releaseCRD(ctx, t, smCRD, smGVR)
 		out, code = vactl.run(t, kc, "diff", "--env", "dev", "--require-components")
 		if code != 1 || !strings.Contains(out, "kind monitoring.coreos.com/v1 ServiceMonitor is not served by the cluster (no CRD of API group monitoring.coreos.com is installed): "+strings.Join(monitors, ", ")) {
 			t.Errorf("diff --require-components without the CRD: exit %d, want 1 naming the kind, its group and %v", code, monitors)
@@ -569,61 +569,74 @@ const holdFinalizer = "voiceassist.io/e2e-hold"
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-// holdCRDTerminating deletes the CRD but keeps it Terminating with a
-// finalizer of the test's: the API server still lists its kind in
-// discovery (so vactl's preflight finds it) but refuses to create objects of
-// it, as in the moment between a CRD's deletion and its disappearance.
-func holdCRDTerminating(ctx context.Context, t *testing.T, name string) {
+// holdCRDTerminating deletes the ServiceMonitor CRD and holds it in the
+// moment between its deletion and its disappearance: a ServiceMonitor of
+// the test's in namespace default carries a finalizer, so the CRD's cleanup
+// (which waits until no instance is left) keeps it Terminating. Its kind
+// stays in discovery (vactl's preflight finds it), the other instances (ours)
+// are deleted, and the API server refuses to create new ones.
+func holdCRDTerminating(ctx context.Context, t *testing.T, crd string, gvr schema.GroupVersionResource, kind string) {
 	t.Helper()
-	patch := fmt.Sprintf(`{"metadata":{"finalizers":[%q]}}`, holdFinalizer)
-	if _, err := dyn.Resource(crdGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+	hold := &unstructured.Unstructured{}
+	hold.SetAPIVersion(gvr.GroupVersion().String())
+	hold.SetKind(kind)
+	hold.SetNamespace("default")
+	hold.SetName("vactl-e2e-hold")
+	hold.SetFinalizers([]string{holdFinalizer})
+	unstructured.SetNestedField(hold.Object, map[string]any{"matchLabels": map[string]any{"vactl-e2e": "hold"}}, "spec", "selector")
+	unstructured.SetNestedSlice(hold.Object, []any{map[string]any{"port": "http"}}, "spec", "endpoints")
+	if _, err := dyn.Resource(gvr).Namespace("default").Create(ctx, hold, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { releaseCRD(context.Background(), t, name) })
-	if err := dyn.Resource(crdGVR).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+	t.Cleanup(func() { releaseCRD(context.Background(), t, crd, gvr) })
+	if err := dyn.Resource(crdGVR).Delete(ctx, crd, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	err := eventually(ctx, func(ctx context.Context) error {
-		u, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+		u, err := dyn.Resource(crdGVR).Get(ctx, crd, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
+		terminating := false
 		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 		for _, c := range conds {
 			m, _ := c.(map[string]any)
-			if m["type"] == "Terminating" && m["status"] == "True" && len(u.GetFinalizers()) == 1 {
-				return nil // the CRD's own cleanup is done: only the hold is left
-			}
+			terminating = terminating || m["type"] == "Terminating" && m["status"] == "True"
 		}
-		return fmt.Errorf("CRD %s not Terminating yet: finalizers %v, conditions %v", name, u.GetFinalizers(), conds)
+		if !terminating {
+			return fmt.Errorf("CRD %s not Terminating yet: %v", crd, conds)
+		}
+		l, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		if len(l.Items) != 1 {
+			return fmt.Errorf("CRD %s Terminating, %d %s left, want only the held one", crd, len(l.Items), gvr.Resource)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-// releaseCRD removes the hold: the CRD goes, and its kind is no longer
-// served.
-func releaseCRD(ctx context.Context, t *testing.T, name string) {
+// releaseCRD lets the held instance go, and with it the CRD; it returns
+// when the kind is no longer served.
+func releaseCRD(ctx context.Context, t *testing.T, crd string, gvr schema.GroupVersionResource) {
 	t.Helper()
-	u, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+	_, err := dyn.Resource(gvr).Namespace("default").Patch(ctx, "vactl-e2e-hold", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) && !isNoMatch(err) {
+		t.Fatal(err)
+	}
+	u, err := dyn.Resource(crdGVR).Get(ctx, crd, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
+		mapper.Reset()
 		return
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fs := u.GetFinalizers(); slices.Contains(fs, holdFinalizer) {
-		fs = slices.DeleteFunc(fs, func(f string) bool { return f == holdFinalizer })
-		b, err := json.Marshal(map[string]any{"metadata": map[string]any{"finalizers": fs}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := dyn.Resource(crdGVR).Patch(ctx, name, types.MergePatchType, b, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			t.Fatal(err)
-		}
-	}
 	if u.GetDeletionTimestamp() != nil {
-		deleteCRDs(ctx, t, name)
+		deleteCRDs(ctx, t, crd)
 	}
 }
