@@ -273,7 +273,6 @@ func (c *Client) ServedObjects(objs []*unstructured.Unstructured) ([]*unstructur
 	}
 	var out []MissingKind
 	for _, k := range sortedKeys(missing) {
-		sort.Strings(missing[k].Names)
 		out = append(out, *missing[k])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Kind() < out[j].Kind() })
