@@ -323,6 +323,20 @@ func TestDeployFailures(t *testing.T) {
 		if _, err := cs.CoreV1().Namespaces().Get(ctx, "voiceassist", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("Namespace voiceassist after teardown --delete-data: %v, want NotFound", err)
 		}
+		// The claims' PersistentVolumes (the node agent's, reclaim policy
+		// Retain) are Released now; remove them so the scenarios after this
+		// one get their claims bound to new volumes.
+		pvs, err := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pv := range pvs.Items {
+			if c := pv.Spec.ClaimRef; c != nil && c.Namespace == "voiceassist" && slices.Contains(pvcs, c.Name) {
+				if err := cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+					t.Errorf("delete PersistentVolume %s of the deleted claim %s: %v", pv.Name, c.Name, err)
+				}
+			}
+		}
 	})
 }
 
