@@ -10,10 +10,11 @@ import (
 )
 
 type diffOptions struct {
-	live           liveOptions
-	envOptions     envOptions
-	output         string
-	forceConflicts bool
+	live              liveOptions
+	envOptions        envOptions
+	output            string
+	forceConflicts    bool
+	requireComponents bool
 }
 
 func newDiffCommand(streams IOStreams) *cobra.Command {
@@ -27,6 +28,12 @@ manager (so the API server's defaulting, admission webhooks and merge decide),
 and the result is compared with the live object, without the fields the server
 owns (managedFields, resourceVersion, status...). Objects the inventory records
 that the environment no longer renders are listed as pruned.
+
+Kinds the cluster does not serve are decided as setup decides them: the
+objects of an optional component whose CRD is missing (the VPA, Prometheus
+Operator) are left out, each named in a warning, unless --require-components
+makes that an error; any other kind the cluster does not serve is an error
+that names the kind, its API group and its objects (exit 1).
 
 Exit codes: 0 no differences, 1 differences (or an error), 2 usage error.
 Nothing in the cluster changes.`,
@@ -50,7 +57,27 @@ Nothing in the cluster changes.`,
 			}
 			ctx, cancel := withTimeout(o.live.timeout)
 			defer cancel()
-			changes, err := c.Diff(ctx, objs, cluster.AppInventory, o.forceConflicts)
+			// Kinds the cluster does not serve are decided as setup's
+			// preflight decides them: an optional component's objects are
+			// left out (and said so), anything else is an error.
+			// The server's version first: an unreachable server or rejected
+			// credentials are said as such, not as a discovery failure.
+			if _, err := c.ServerVersion(); err != nil {
+				return failure(streams.Err, err)
+			}
+			c.FreshDiscovery()
+			served, missing, err := c.ServedObjects(objs)
+			if err != nil {
+				return failure(streams.Err, err)
+			}
+			warnings, err := cluster.LeaveOutMissing(missing, o.requireComponents)
+			if err != nil {
+				return failure(streams.Err, fmt.Errorf("diff of %s: %w", o.envOptions.env, err))
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(streams.Err, "warning: %s\n", w)
+			}
+			changes, err := c.Diff(ctx, served, cluster.AppInventory, o.forceConflicts)
 			if err != nil {
 				return failure(streams.Err, err)
 			}
@@ -64,11 +91,15 @@ Nothing in the cluster changes.`,
 			} else {
 				cluster.PrintChanges(streams.Out, changes)
 			}
+			leftOut := ""
+			if n := len(objs) - len(served); n > 0 {
+				leftOut = fmt.Sprintf(" (%d left out: their kinds are not served, as setup would leave them out)", n)
+			}
 			if len(changes) > 0 {
-				fmt.Fprintf(streams.Err, "%s: %d of %d objects differ from the cluster\n", o.envOptions.env, len(changes), len(objs))
+				fmt.Fprintf(streams.Err, "%s: %d of %d objects differ from the cluster%s\n", o.envOptions.env, len(changes), len(served), leftOut)
 				return &ExitError{Code: ExitFailure}
 			}
-			fmt.Fprintf(streams.Err, "%s: the cluster matches all %d objects\n", o.envOptions.env, len(objs))
+			fmt.Fprintf(streams.Err, "%s: the cluster matches all %d objects%s\n", o.envOptions.env, len(served), leftOut)
 			return nil
 		},
 	}
@@ -76,5 +107,6 @@ Nothing in the cluster changes.`,
 	o.envOptions.addFlags(cmd)
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output format: json|yaml (default: unified diffs)")
 	cmd.Flags().BoolVar(&o.forceConflicts, "force-conflicts", false, "as setup --force-conflicts would apply")
+	cmd.Flags().BoolVar(&o.requireComponents, "require-components", false, "fail when the VPA or Prometheus Operator CRDs are missing, as setup --require-components does, instead of leaving their objects out")
 	return cmd
 }

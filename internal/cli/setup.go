@@ -43,20 +43,25 @@ points at, as kubectl would connect (--kubeconfig, --context, ...).
    their objects are left out with a warning, or setup stops with
    --require-components); the PostgreSQL Secret of staging and prod (created
    with a random password only with --create-secrets).
-2. Apply with sigs.k8s.io/cli-utils (kpt's applier): server-side apply as field
+2. A server-side dry run of every object (as 'vactl diff'): an object the API
+   server rejects (an admission webhook or policy, a CRD deleted since the
+   preflight) stops setup here, before anything changed.
+3. Apply with sigs.k8s.io/cli-utils (kpt's applier): server-side apply as field
    manager "vactl", an inventory ConfigMap voiceassist/vactl-inventory, and prune
    of what the previous revision had and this one lacks. The Namespace is never
    pruned or deleted (it holds the databases' PersistentVolumeClaims).
-3. Wait until everything is Current: Deployments available, StatefulSets ready,
+4. Wait until everything is Current: Deployments available, StatefulSets ready,
    HPAs ScalingActive=True with every metric known. At --timeout the error names
    every object that is not ready and why.
-4. Record the revision in the cluster (Secret voiceassist/vactl-revision-N, the
+5. Record the revision in the cluster (Secret voiceassist/vactl-revision-N, the
    rendered objects gzip'd; the last 10 kept) for 'vactl history' and
    'vactl rollback'.
 
 --dry-run=server sends everything as a server-side dry run: nothing changes,
-no revision is recorded. Failures name the object and the reason and exit 1;
-the inventory records only what was applied, so a re-run continues.`,
+no revision is recorded, and a Secret --create-secrets would create is only
+named ("would create"), not created. Failures name the object and the reason
+and exit 1; the inventory records only what was applied and a revision is
+recorded only after everything is Current, so a re-run continues.`,
 		Example: `  # dev on a local cluster (kind, minikube: metrics-server with --kubelet-insecure-tls)
   vactl setup --env dev --metrics-server-variant local
 
@@ -136,6 +141,7 @@ func deploy(ctx context.Context, c *cluster.Client, out io.Writer, r deployReque
 	fmt.Fprintf(out, "Preflight against %s:\n", c.Host)
 	r.preflight.Objects = r.objs
 	r.preflight.MetricsServer = r.metricsServer
+	r.preflight.DryRun = r.dryRun
 	pf, err := c.RunPreflight(ctx, r.preflight)
 	if err != nil {
 		return failure(out, err)
@@ -144,16 +150,18 @@ func deploy(ctx context.Context, c *cluster.Client, out io.Writer, r deployReque
 	if pf.Failed() {
 		return failure(out, fmt.Errorf("preflight failed: nothing was applied"))
 	}
-	if !r.dryRun {
-		for _, s := range pf.CreateSecrets {
-			if err := ensureNamespace(ctx, c, r.objs, s.Namespace); err != nil {
-				return failure(out, err)
-			}
-			if err := c.CreateSecret(ctx, s); err != nil {
-				return failure(out, err)
-			}
-			fmt.Fprintf(out, "created Secret %s/%s (%s)\n", s.Namespace, s.Name, strings.Join(s.Keys, ", "))
+	for _, s := range pf.CreateSecrets {
+		if r.dryRun {
+			fmt.Fprintf(out, "would create Secret %s/%s (%s) (dry run: not created)\n", s.Namespace, s.Name, strings.Join(s.Keys, ", "))
+			continue
 		}
+		if err := ensureNamespace(ctx, c, r.objs, s.Namespace); err != nil {
+			return failure(out, err)
+		}
+		if err := c.CreateSecret(ctx, s); err != nil {
+			return failure(out, err)
+		}
+		fmt.Fprintf(out, "created Secret %s/%s (%s)\n", s.Namespace, s.Name, strings.Join(s.Keys, ", "))
 	}
 	if pf.InstallMetricsServer {
 		fmt.Fprintf(out, "\nmetrics-server (kube-system, inventory %s):\n", cluster.MetricsServerInventory.Name)
@@ -168,8 +176,10 @@ func deploy(ctx context.Context, c *cluster.Client, out io.Writer, r deployReque
 	if !r.dryRun {
 		// What will change, so the summary can say "0 configured" on a
 		// re-run (the applier reports every object as applied).
+		// It is also a server-side dry run of every object: what the API
+		// server would reject stops setup before anything changed.
 		if changes, err = c.Diff(ctx, pf.Objects, cluster.AppInventory, r.force); err != nil {
-			return failure(out, err)
+			return failure(out, fmt.Errorf("setup of %s: %w\nnothing of %s was applied, no revision recorded", r.env, err, r.env))
 		}
 	}
 	fmt.Fprintf(out, "\n%s (%d objects, inventory %s/%s):\n", r.env, len(pf.Objects), cluster.AppInventory.Namespace, cluster.AppInventory.Name)
@@ -182,7 +192,7 @@ func deploy(ctx context.Context, c *cluster.Client, out io.Writer, r deployReque
 		return failure(out, fmt.Errorf("setup of %s: %w\nno revision recorded; fix the cause and run setup again (it continues from what was applied)", r.env, err))
 	}
 	if r.dryRun {
-		fmt.Fprintf(out, "\n%s: %d objects applied, %d pruned%s; nothing changed, no revision recorded\n", r.env, res.Applied, res.Pruned, suffix)
+		fmt.Fprintf(out, "\n%s: %d objects applied%s, %d would be pruned; nothing changed, no revision recorded\n", r.env, res.Applied, suffix, res.Pruned)
 		return nil
 	}
 	var created, configured, pruned int

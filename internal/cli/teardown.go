@@ -15,6 +15,7 @@ type teardownOptions struct {
 	env               string
 	deleteData        bool
 	keepMetricsServer bool
+	dryRun            string
 }
 
 func newTeardownCommand(streams IOStreams) *cobra.Command {
@@ -35,8 +36,15 @@ kube-system/vactl-metrics-server-inventory exists) and --keep-metrics-server is
 not given; a metrics-server vactl did not install is never touched.
 
 --env must name the environment the cluster runs (the newest revision's), so
-a teardown meant for another context fails instead of removing this one.`,
-		Example: `  vactl teardown --env dev
+a teardown meant for another context fails instead of removing this one.
+
+--dry-run (= --dry-run=server) lists exactly what teardown would delete (the
+inventory's objects but the kept Namespace; the revisions; with --delete-data
+the PVCs, Secrets and Namespace; metrics-server only where vactl installed
+it), each sent as a server-side dry-run delete so the API server checks it,
+and deletes nothing.`,
+		Example: `  vactl teardown --env dev --dry-run
+  vactl teardown --env dev
   vactl teardown --env staging --context staging --delete-data`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(streams) },
@@ -46,12 +54,23 @@ a teardown meant for another context fails instead of removing this one.`,
 	f.StringVar(&o.env, "env", "", "environment the cluster runs: "+strings.Join(liveEnvs(), "|")+" (required)")
 	f.BoolVar(&o.deleteData, "delete-data", false, "also delete the PersistentVolumeClaims, the created Secrets and the Namespace")
 	f.BoolVar(&o.keepMetricsServer, "keep-metrics-server", false, "keep the metrics-server vactl installed")
+	f.StringVar(&o.dryRun, "dry-run", "none", `"server" (or --dry-run alone): list what would be deleted, each delete a server-side dry run; nothing changes`)
+	f.Lookup("dry-run").NoOptDefVal = "server"
 	return cmd
 }
 
 func (o *teardownOptions) run(streams IOStreams) error {
 	if err := (&envOptions{env: o.env}).validate(); err != nil {
 		return err
+	}
+	if o.dryRun != "none" && o.dryRun != "server" {
+		return usageErrorf("--dry-run %q: want server or none", o.dryRun)
+	}
+	dry := o.dryRun == "server"
+	// "deleted" or, in a dry run, "would delete".
+	deleted, suffix := "deleted", ""
+	if dry {
+		deleted, suffix = "would be deleted", " (dry run: nothing deleted)"
 	}
 	out := streams.Out
 	c, err := o.live.connect()
@@ -75,27 +94,37 @@ func (o *teardownOptions) run(streams IOStreams) error {
 	}
 	if have {
 		fmt.Fprintf(out, "%s (inventory %s/%s):\n", o.env, cluster.AppInventory.Namespace, cluster.AppInventory.Name)
-		n, err := c.Destroy(ctx, cluster.AppInventory, cluster.DestroyOptions{Timeout: o.live.timeout, Progress: out})
+		ids, err := c.Destroy(ctx, cluster.AppInventory, cluster.DestroyOptions{DryRun: dry, Timeout: o.live.timeout, Progress: out})
 		if err != nil {
 			return failure(out, fmt.Errorf("teardown of %s: %w\nrun teardown again to continue", o.env, err))
 		}
-		fmt.Fprintf(out, "%s: %d objects deleted\n", o.env, n)
+		fmt.Fprintf(out, "%s: %d objects %s%s\n", o.env, len(ids), deleted, suffix)
 	} else {
 		fmt.Fprintf(out, "no inventory %s/%s: vactl applied nothing here\n", cluster.AppInventory.Namespace, cluster.AppInventory.Name)
 	}
-	nrev, err := c.DeleteRevisions(ctx)
+	nrev, err := c.DeleteRevisions(ctx, dry)
 	if err != nil {
 		return failure(out, err)
 	}
-	fmt.Fprintf(out, "%d revisions deleted\n", nrev)
+	fmt.Fprintf(out, "%d revisions %s%s\n", len(nrev), deleted, suffix)
 	if o.deleteData {
-		pvcs, err := c.DeleteData(ctx)
+		d, err := c.DeleteData(ctx, dry)
 		if err != nil {
 			return failure(out, err)
 		}
-		fmt.Fprintf(out, "--delete-data: deleted PersistentVolumeClaims [%s], the Secrets vactl created and Namespace %s\n", strings.Join(pvcs, ", "), cluster.Namespace)
+		if d.Namespace {
+			fmt.Fprintf(out, "--delete-data: %s: PersistentVolumeClaims [%s], Secrets [%s] and Namespace %s%s\n",
+				deleted, strings.Join(d.PVCs, ", "), strings.Join(d.Secrets, ", "), cluster.Namespace, suffix)
+		} else {
+			fmt.Fprintf(out, "--delete-data: no Namespace %s, no data to delete\n", cluster.Namespace)
+		}
 	} else {
-		fmt.Fprintf(out, "kept: Namespace %s with its PersistentVolumeClaims and Secrets not applied by vactl (--delete-data removes them)\n", cluster.Namespace)
+		d, err := c.ListData(ctx)
+		if err != nil {
+			return failure(out, err)
+		}
+		fmt.Fprintf(out, "kept: Namespace %s with its PersistentVolumeClaims [%s] and the Secrets vactl created [%s] (--delete-data removes them)\n",
+			cluster.Namespace, strings.Join(d.PVCs, ", "), strings.Join(d.Secrets, ", "))
 	}
 	msOurs, err := c.InventoryExists(ctx, cluster.MetricsServerInventory)
 	if err != nil {
@@ -107,11 +136,12 @@ func (o *teardownOptions) run(streams IOStreams) error {
 	case o.keepMetricsServer:
 		fmt.Fprintln(out, "metrics-server: installed by vactl, kept (--keep-metrics-server)")
 	default:
-		n, err := c.Destroy(ctx, cluster.MetricsServerInventory, cluster.DestroyOptions{Timeout: o.live.timeout, Progress: out})
+		fmt.Fprintf(out, "metrics-server (installed by vactl, inventory %s/%s):\n", cluster.MetricsServerInventory.Namespace, cluster.MetricsServerInventory.Name)
+		ids, err := c.Destroy(ctx, cluster.MetricsServerInventory, cluster.DestroyOptions{DryRun: dry, Timeout: o.live.timeout, Progress: out})
 		if err != nil {
 			return failure(out, fmt.Errorf("removing metrics-server: %w", err))
 		}
-		fmt.Fprintf(out, "metrics-server: installed by vactl, %d objects deleted\n", n)
+		fmt.Fprintf(out, "metrics-server: %d objects %s%s\n", len(ids), deleted, suffix)
 	}
 	return nil
 }

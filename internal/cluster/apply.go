@@ -146,15 +146,20 @@ type DestroyOptions struct {
 
 // Destroy deletes every object the inventory records (except those
 // annotated cli-utils.sigs.k8s.io/on-remove: keep), waits until they are
-// gone, then deletes the inventory object.
-func (c *Client) Destroy(ctx context.Context, inv Inventory, o DestroyOptions) (int, error) {
+// gone, then deletes the inventory object. It returns the objects deleted.
+//
+// With DryRun it deletes nothing and returns what it would delete:
+// cli-utils decides (inventory, keep annotations) without sending a
+// delete, then each of those objects gets a server-side dry-run delete, so
+// the API server checks the rights and admission as it would for real.
+func (c *Client) Destroy(ctx context.Context, inv Inventory, o DestroyOptions) ([]object.ObjMetadata, error) {
 	ic, err := c.invClient()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	d, err := apply.NewDestroyerBuilder().WithFactory(c.Factory).WithInventoryClient(ic).Build()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	dry := common.DryRunNone
 	if o.DryRun {
@@ -171,15 +176,45 @@ func (c *Client) Destroy(ctx context.Context, inv Inventory, o DestroyOptions) (
 	}) {
 		p.event(e)
 	}
-	return p.deleted, c.Explain(p.err(o.Timeout))
+	if err := p.err(o.Timeout); err != nil || !o.DryRun {
+		return p.plan, c.Explain(err)
+	}
+	var errs []string
+	for _, id := range p.plan {
+		if err := c.dryRunDelete(ctx, id); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return p.plan, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return p.plan, nil
+}
+
+// dryRunDelete sends a server-side dry-run delete of id: nothing changes;
+// the API server says whether the delete would be allowed.
+func (c *Client) dryRunDelete(ctx context.Context, id object.ObjMetadata) error {
+	m, err := c.Mapper.RESTMapping(id.GroupKind)
+	if err != nil {
+		return fmt.Errorf("%s: %w", Ref(id), c.Explain(err))
+	}
+	fg := metav1.DeletePropagationForeground
+	err = c.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Delete(ctx, id.Name, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}, PropagationPolicy: &fg})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("server-side dry run of deleting %s: %w", Ref(id), c.Explain(err))
+	}
+	return nil
 }
 
 // progress prints the applier's events as they come and collects what
 // went wrong.
 type progress struct {
-	w                                 io.Writer
-	start                             time.Time
-	suffix                            string
+	w      io.Writer
+	start  time.Time
+	dry    bool
+	suffix string
+	// plan are the objects pruned or deleted (in a dry run: that would be).
+	plan                              []object.ObjMetadata
 	applied, pruned, deleted, current int
 	failures                          []string
 	errs                              []string
@@ -193,7 +228,7 @@ func newProgress(w io.Writer, dry bool) *progress {
 	}
 	p := &progress{w: w, start: time.Now(), notReady: map[object.ObjMetadata]bool{}, last: map[object.ObjMetadata]*pollevent.ResourceStatus{}}
 	if dry {
-		p.suffix = " (server dry run)"
+		p.dry, p.suffix = true, " (server dry run)"
 	}
 	return p
 }
@@ -229,8 +264,9 @@ func (p *progress) event(e event.Event) {
 			p.applied++
 			p.printf("applied %s%s", Ref(ae.Identifier), p.suffix)
 		case event.ApplyFailed:
-			p.failures = append(p.failures, fmt.Sprintf("apply %s: %v", Ref(ae.Identifier), ae.Error))
-			p.printf("FAILED  %s: %v", Ref(ae.Identifier), ae.Error)
+			err, _ := resourceHint(ae.Error, ae.Identifier.GroupKind)
+			p.failures = append(p.failures, fmt.Sprintf("apply %s: %v", Ref(ae.Identifier), err))
+			p.printf("FAILED  %s: %v", Ref(ae.Identifier), err)
 		case event.ApplySkipped:
 			p.failures = append(p.failures, fmt.Sprintf("apply %s skipped: %v", Ref(ae.Identifier), ae.Error))
 			p.printf("skipped %s: %v", Ref(ae.Identifier), ae.Error)
@@ -240,7 +276,13 @@ func (p *progress) event(e event.Event) {
 		switch pe.Status {
 		case event.PruneSuccessful:
 			p.pruned++
-			p.printf("pruned  %s%s", Ref(pe.Identifier), p.suffix)
+			p.plan = append(p.plan, pe.Identifier)
+			if p.dry {
+				// cli-utils sends no delete in a dry run: it only decides.
+				p.printf("would prune %s (dry run)", Ref(pe.Identifier))
+			} else {
+				p.printf("pruned  %s", Ref(pe.Identifier))
+			}
 		case event.PruneFailed:
 			p.failures = append(p.failures, fmt.Sprintf("prune %s: %v", Ref(pe.Identifier), pe.Error))
 			p.printf("FAILED  prune %s: %v", Ref(pe.Identifier), pe.Error)
@@ -252,7 +294,12 @@ func (p *progress) event(e event.Event) {
 		switch de.Status {
 		case event.DeleteSuccessful:
 			p.deleted++
-			p.printf("deleted %s%s", Ref(de.Identifier), p.suffix)
+			p.plan = append(p.plan, de.Identifier)
+			if p.dry {
+				p.printf("would delete %s (dry run)", Ref(de.Identifier))
+			} else {
+				p.printf("deleted %s", Ref(de.Identifier))
+			}
 		case event.DeleteFailed:
 			p.failures = append(p.failures, fmt.Sprintf("delete %s: %v", Ref(de.Identifier), de.Error))
 			p.printf("FAILED  delete %s: %v", Ref(de.Identifier), de.Error)

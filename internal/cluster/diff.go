@@ -8,8 +8,10 @@ import (
 
 	"github.com/pmezard/go-difflib/difflib"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/cli-utils/pkg/inventory"
 	"sigs.k8s.io/cli-utils/pkg/object"
 	sigyaml "sigs.k8s.io/yaml"
@@ -26,8 +28,10 @@ type Change struct {
 // Diff server-side-dry-run-applies every object (as vactl's field manager,
 // so the server's defaulting, admission and merge decide, as `kubectl diff
 // --server-side` does) and compares the result with the live object; the
-// objects the inventory records and objs lack would be pruned. Unchanged
-// objects are not listed.
+// objects the inventory records and objs lack would be pruned (those still
+// in the cluster). Unchanged objects are not listed. A kind the cluster does
+// not serve is an error (a MissingKind): callers leave such objects out
+// first, as setup does (ServedObjects, LeaveOutMissing).
 func (c *Client) Diff(ctx context.Context, objs []*unstructured.Unstructured, inv Inventory, force bool) ([]Change, error) {
 	var out []Change
 	local := map[object.ObjMetadata]bool{}
@@ -37,7 +41,11 @@ func (c *Client) Diff(ctx context.Context, objs []*unstructured.Unstructured, in
 		inventory.AddInventoryIDAnnotation(u, inv.info())
 		id := object.UnstructuredToObjMetadata(u)
 		local[id] = true
-		mapping, err := c.Mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
+		gvk := u.GroupVersionKind()
+		mapping, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if meta.IsNoMatchError(err) {
+			return nil, MissingKind{GVK: gvk, Names: []string{u.GetName()}, Component: componentGroups[gvk.Group]}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", Ref(id), c.Explain(err))
 		}
@@ -50,11 +58,11 @@ func (c *Client) Diff(ctx context.Context, objs []*unstructured.Unstructured, in
 		}
 		dry, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: force, DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
-			if live == nil && apierrors.IsNotFound(err) {
+			if live == nil && apierrors.IsNotFound(err) && c.namespaceMissing(ctx, u.GetNamespace()) {
 				// Its namespace does not exist yet: it would be created with it.
 				dry = u
 			} else {
-				return nil, fmt.Errorf("server-side dry run of %s: %w", Ref(id), c.Explain(err))
+				return nil, fmt.Errorf("server-side dry run of %s: %w", Ref(id), c.explainResource(err, gvk.GroupKind()))
 			}
 		}
 		if live == nil {
@@ -74,11 +82,87 @@ func (c *Client) Diff(ctx context.Context, objs []*unstructured.Unstructured, in
 		return nil, err
 	}
 	for _, id := range ids {
-		if !local[id] {
-			out = append(out, Change{Ref: Ref(id), Action: "prune"})
+		if local[id] {
+			continue
 		}
+		// As cli-utils' pruner decides: an object whose kind is no longer
+		// served, or that is gone, is not pruned.
+		m, err := c.Mapper.RESTMapping(id.GroupKind)
+		if meta.IsNoMatchError(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", Ref(id), c.Explain(err))
+		}
+		_, err = c.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", Ref(id), c.Explain(err))
+		}
+		out = append(out, Change{Ref: Ref(id), Action: "prune"})
 	}
 	return out, nil
+}
+
+// namespaceMissing says whether ns is a namespace the cluster lacks (so a
+// dry run of an object in it is NotFound), false when it exists or cannot
+// be read.
+func (c *Client) namespaceMissing(ctx context.Context, ns string) bool {
+	if ns == "" {
+		return false
+	}
+	_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	return apierrors.IsNotFound(err)
+}
+
+// explainResource is Explain with what a NotFound or a terminating CRD
+// means for an object of kind gk (see resourceHint).
+func (c *Client) explainResource(err error, gk schema.GroupKind) error {
+	if h, ok := resourceHint(err, gk); ok {
+		return h
+	}
+	return c.Explain(err)
+}
+
+// resourceHint says what an error writing an object of kind gk means when
+// its kind stopped being served after discovery was read (its CRD deleted,
+// or being deleted, mid-run), and whether it is such an error; other errors
+// are returned as they are.
+func resourceHint(err error, gk schema.GroupKind) (error, bool) {
+	switch {
+	case err == nil || gk.Group == "":
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%s is no longer served (was the CRD of API group %s deleted?): %w", gk.Kind, gk.Group, err), true
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "custom resource definition is terminating"):
+		return fmt.Errorf("the CRD of %s (API group %s) is being deleted: %w", gk.Kind, gk.Group, err), true
+	}
+	return err, false
+}
+
+// LeaveOutMissing decides about the kinds the cluster does not serve as
+// setup's preflight does: an optional component's objects (the VPA,
+// Prometheus Operator) are left out, with a warning each, unless
+// requireComponents; any other missing kind is an error. The error names
+// every kind, its API group and its objects.
+func LeaveOutMissing(missing []MissingKind, requireComponents bool) (warnings []string, err error) {
+	var errs []string
+	for _, m := range missing {
+		switch {
+		case m.Component == "":
+			errs = append(errs, m.Error())
+		case requireComponents:
+			errs = append(errs, m.Error()+" (--require-components)")
+		default:
+			warnings = append(warnings, fmt.Sprintf("left out %s (%s): not served, no CRD of API group %s; install %s, or use --require-components to make this an error",
+				strings.Join(m.Names, ", "), m.Kind(), m.GVK.Group, m.Component))
+		}
+	}
+	if len(errs) > 0 {
+		return warnings, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return warnings, nil
 }
 
 // unified is a unified diff of two objects' YAML without the fields the

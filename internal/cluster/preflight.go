@@ -48,6 +48,9 @@ type PreflightOptions struct {
 	NoInstallMetricsServer bool
 	RequireComponents      bool
 	CreateSecrets          bool
+	// DryRun: setup runs with --dry-run=server; the checks say what would
+	// be done (a Secret would be created), not what is.
+	DryRun bool
 }
 
 // Preflight is what the checks found and decided.
@@ -94,14 +97,7 @@ type SecretRef struct {
 // findings are in the checks.
 func (c *Client) RunPreflight(ctx context.Context, o PreflightOptions) (*Preflight, error) {
 	p := &Preflight{}
-	// Fresh discovery: a kubeconfig's disk cache (as kubectl keeps it) can
-	// still list a CRD deleted since.
-	if dc, err := c.Factory.ToDiscoveryClient(); err == nil {
-		dc.Invalidate()
-	}
-	if r, ok := c.Mapper.(meta.ResettableRESTMapper); ok {
-		r.Reset()
-	}
+	c.FreshDiscovery()
 	// 1. Server version.
 	sv, err := c.ServerVersion()
 	if err != nil {
@@ -119,33 +115,22 @@ func (c *Client) RunPreflight(ctx context.Context, o PreflightOptions) (*Preflig
 
 	// 2. Kinds: every kind served; an optional component's missing CRD
 	// leaves its objects out.
-	missing := map[string][]string{}
-	for _, u := range o.Objects {
-		gvk := u.GroupVersionKind()
-		if _, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
-			if !meta.IsNoMatchError(err) {
-				return nil, c.Explain(err)
-			}
-			// Left out; a failure unless an optional component's (below).
-			k := gvk.GroupVersion().String() + " " + gvk.Kind
-			missing[k] = append(missing[k], u.GetName())
-			continue
-		}
-		p.Objects = append(p.Objects, u)
+	kept, missing, err := c.ServedObjects(o.Objects)
+	if err != nil {
+		return nil, err
 	}
+	p.Objects = kept
 	if len(missing) == 0 {
 		p.add("kinds", "ok", "the server serves every kind of the environment")
 	}
-	for _, k := range sortedKeys(missing) {
-		group := strings.SplitN(strings.SplitN(k, " ", 2)[0], "/", 2)[0]
-		what, optional := componentGroups[group]
+	for _, m := range missing {
 		switch {
-		case optional && !o.RequireComponents:
-			p.add("kind "+k, "warn", "not served: leaving out %s (%s); install %s, or use --require-components to stop here", strings.Join(missing[k], ", "), k, what)
-		case optional:
-			p.add("kind "+k, "fail", "not served (--require-components): %s needs %s", strings.Join(missing[k], ", "), what)
+		case m.Component != "" && !o.RequireComponents:
+			p.add("kind "+m.Kind(), "warn", "not served: leaving out %s (%s); install %s, or use --require-components to stop here", strings.Join(m.Names, ", "), m.Kind(), m.Component)
+		case m.Component != "":
+			p.add("kind "+m.Kind(), "fail", "not served (--require-components): %s needs %s", strings.Join(m.Names, ", "), m.Component)
 		default:
-			p.add("kind "+k, "fail", "not served by this cluster: %s", strings.Join(missing[k], ", "))
+			p.add("kind "+m.Kind(), "fail", "not served by this cluster: %s", strings.Join(m.Names, ", "))
 		}
 	}
 
@@ -206,9 +191,12 @@ func (c *Client) RunPreflight(ctx context.Context, o PreflightOptions) (*Preflig
 			p.add("secret "+ref.Name, "ok", "Secret %s/%s exists", ref.Namespace, ref.Name)
 		case !apierrors.IsNotFound(err):
 			return nil, c.Explain(err)
+		case o.CreateSecrets && o.DryRun:
+			p.CreateSecrets = append(p.CreateSecrets, ref)
+			p.add("secret "+ref.Name, "ok", "Secret %s/%s missing: would be created with a random %s (--create-secrets; dry run: not created)", ref.Namespace, ref.Name, strings.Join(ref.Keys, ", "))
 		case o.CreateSecrets:
 			p.CreateSecrets = append(p.CreateSecrets, ref)
-			p.add("secret "+ref.Name, "ok", "Secret %s/%s missing: created with a random %s (--create-secrets)", ref.Namespace, ref.Name, strings.Join(ref.Keys, ", "))
+			p.add("secret "+ref.Name, "ok", "Secret %s/%s missing: setup creates it with a random %s (--create-secrets)", ref.Namespace, ref.Name, strings.Join(ref.Keys, ", "))
 		default:
 			p.add("secret "+ref.Name, "fail", "Secret %s/%s (keys %s) does not exist: create it (k8s/performance/README.md, \"Database credentials\") or run with --create-secrets for a random one", ref.Namespace, ref.Name, strings.Join(ref.Keys, ", "))
 		}
@@ -221,6 +209,74 @@ func (c *Client) RunPreflight(ctx context.Context, o PreflightOptions) (*Preflig
 		}
 	}
 	return p, nil
+}
+
+// FreshDiscovery drops the cached discovery and REST mappings, so the next
+// lookup asks the server: a kubeconfig's disk cache (as kubectl keeps it)
+// can still list a CRD deleted since, or lack one installed since.
+func (c *Client) FreshDiscovery() {
+	if dc, err := c.Factory.ToDiscoveryClient(); err == nil {
+		dc.Invalidate()
+	}
+	if r, ok := c.Mapper.(meta.ResettableRESTMapper); ok {
+		r.Reset()
+	}
+}
+
+// MissingKind is a kind among the objects that the cluster does not serve
+// (its CRD is not installed), with the objects of that kind.
+type MissingKind struct {
+	GVK schema.GroupVersionKind
+	// Names are the objects' names.
+	Names []string
+	// Component is what provides the kind when it belongs to an optional
+	// component (the VPA, Prometheus Operator), "" otherwise.
+	Component string
+}
+
+// Kind is "group/version Kind", as the preflight lines name it.
+func (m MissingKind) Kind() string { return m.GVK.GroupVersion().String() + " " + m.GVK.Kind }
+
+// Error says what is missing, for a command that cannot go on without it.
+func (m MissingKind) Error() string {
+	what := "no CRD of API group " + m.GVK.Group + " is installed"
+	if m.GVK.Group == "" {
+		what = "not a kind of the core API"
+	}
+	msg := fmt.Sprintf("kind %s is not served by the cluster (%s): %s", m.Kind(), what, strings.Join(m.Names, ", "))
+	if m.Component != "" {
+		msg += "; install " + m.Component
+	}
+	return msg
+}
+
+// ServedObjects splits objs into those whose kind the cluster serves and,
+// per kind it does not serve, the objects of that kind. It reads the REST
+// mapper as it is: call FreshDiscovery first for the server's current view.
+func (c *Client) ServedObjects(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, []MissingKind, error) {
+	var served []*unstructured.Unstructured
+	missing := map[string]*MissingKind{}
+	for _, u := range objs {
+		gvk := u.GroupVersionKind()
+		if _, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			if !meta.IsNoMatchError(err) {
+				return nil, nil, c.Explain(err)
+			}
+			k := gvk.String()
+			if missing[k] == nil {
+				missing[k] = &MissingKind{GVK: gvk, Component: componentGroups[gvk.Group]}
+			}
+			missing[k].Names = append(missing[k].Names, u.GetName())
+			continue
+		}
+		served = append(served, u)
+	}
+	var out []MissingKind
+	for _, k := range sortedKeys(missing) {
+		out = append(out, *missing[k])
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind() < out[j].Kind() })
+	return served, out, nil
 }
 
 // apiServiceAvailable reports whether the APIService exists with

@@ -148,16 +148,23 @@ func (r Revision) RevisionObjects() ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-// DeleteRevisions deletes every recorded revision (teardown).
-func (c *Client) DeleteRevisions(ctx context.Context) (int, error) {
+// DeleteRevisions deletes every recorded revision (teardown) and returns
+// their numbers. With dryRun each delete is a server-side dry run.
+func (c *Client) DeleteRevisions(ctx context.Context, dryRun bool) ([]int, error) {
 	revs, err := c.Revisions(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	opts := metav1.DeleteOptions{}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	var out []int
 	for _, r := range revs {
-		if err := c.Kube.CoreV1().Secrets(Namespace).Delete(ctx, r.secret.Name, metav1.DeleteOptions{}); err != nil {
-			return 0, c.Explain(err)
+		if err := c.Kube.CoreV1().Secrets(Namespace).Delete(ctx, r.secret.Name, opts); err != nil {
+			return out, fmt.Errorf("delete revision %d (Secret %s/%s): %w", r.Number, Namespace, r.secret.Name, c.Explain(err))
 		}
+		out = append(out, r.Number)
 	}
-	return len(revs), nil
+	return out, nil
 }

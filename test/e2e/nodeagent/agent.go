@@ -662,11 +662,11 @@ func (a *Agent) provision(o any) {
 	if pvc.Spec.StorageClassName != nil && *pvc.Spec.StorageClassName != "" {
 		return
 	}
-	name := "local-" + pvc.Namespace + "-" + pvc.Name
-	if len(name) > 253 {
-		name = name[:253]
-	}
-	path := filepath.Join(a.Dir, "volumes", pvc.Namespace, pvc.Name)
+	// Named by the claim's UID, as dynamic provisioners name theirs: a
+	// claim deleted and created again (teardown --delete-data, then setup)
+	// gets a new, empty volume instead of colliding with the Released one.
+	name := "pvc-" + string(pvc.UID)
+	path := filepath.Join(a.Dir, "volumes", pvc.Namespace, pvc.Name+"-"+string(pvc.UID))
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		a.logf("provision %s/%s: %v", pvc.Namespace, pvc.Name, err)
 		return
