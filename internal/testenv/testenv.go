@@ -16,11 +16,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/voiceassist/autoscaling/test/e2e/supervise"
 )
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
@@ -52,11 +53,14 @@ func WaitTCP(addr string, timeout time.Duration) error {
 	return err
 }
 
-// Redis is a redis-server process owned by one test.
+// Redis is a redis-server process owned by one test, run by the shared
+// test supervisor (test/e2e/supervise: own process group, killed with the
+// test process, SIGTERM then SIGKILL on Stop).
 type Redis struct {
 	Addr string
 	dir  string
-	cmd  *exec.Cmd
+	bin  string
+	proc *supervise.Process
 	tb   testing.TB
 }
 
@@ -64,66 +68,50 @@ type Redis struct {
 // queue's Redis (noeviction, append-only persistence) and returns it running.
 func StartRedis(tb testing.TB) *Redis {
 	tb.Helper()
-	bin := lookPath(tb, "redis-server")
-	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(tb)), dir: tb.TempDir(), tb: tb}
-	r.bin(bin)
+	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(tb)), dir: tb.TempDir(), bin: lookPath(tb, "redis-server"), tb: tb}
 	r.Start()
 	tb.Cleanup(r.Stop)
 	return r
 }
 
-func (r *Redis) bin(path string) {
-	_, port, _ := net.SplitHostPort(r.Addr)
-	r.cmd = exec.Command(path,
-		"--bind", "127.0.0.1", "--port", port, "--dir", r.dir,
-		"--save", "", "--appendonly", "yes", "--maxmemory-policy", "noeviction",
-		"--protected-mode", "no", "--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"))
-}
+func (r *Redis) running() bool { return r.proc != nil && r.proc.Running() }
 
 // Start (re)starts the server on the same address and data directory, so a
 // test can stop Redis and bring it back with its data.
 func (r *Redis) Start() {
 	r.tb.Helper()
-	if r.cmd.Process != nil {
-		r.bin(r.cmd.Path)
+	if r.running() {
+		r.tb.Fatal("testenv: redis-server is already running")
 	}
-	if err := r.cmd.Start(); err != nil {
-		r.tb.Fatalf("testenv: start redis-server: %v", err)
+	_, port, _ := net.SplitHostPort(r.Addr)
+	cmd := exec.Command(r.bin,
+		"--bind", "127.0.0.1", "--port", port, "--dir", r.dir,
+		"--save", "", "--appendonly", "yes", "--maxmemory-policy", "noeviction",
+		"--protected-mode", "no", "--daemonize", "no")
+	log := filepath.Join(r.dir, "redis.log")
+	proc, err := supervise.Start(supervise.Spec{Name: "redis-server", Cmd: cmd, Log: log})
+	if err != nil {
+		r.tb.Fatalf("testenv: %v", err)
 	}
+	r.proc = proc
 	if err := WaitTCP(r.Addr, 10*time.Second); err != nil {
-		r.tb.Fatalf("testenv: redis-server: %v\n%s", err, readFile(filepath.Join(r.dir, "redis.log")))
+		r.tb.Fatalf("testenv: redis-server: %v\n%s", err, readFile(log))
 	}
 }
 
-// Stop terminates the server and waits for it; safe to call twice.
+// Stop terminates the server (SIGTERM, SIGKILL after 10 s) and waits for
+// it; safe to call twice.
 func (r *Redis) Stop() {
-	if r.cmd == nil || r.cmd.Process == nil || r.cmd.ProcessState != nil {
-		return
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = r.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-done
+	if r.proc != nil {
+		r.proc.Stop(10 * time.Second)
 	}
 }
 
 // Kill SIGKILLs the server — no shutdown, no last write of its data — and
 // waits for it; safe to call when it is not running.
 func (r *Redis) Kill() {
-	r.tb.Helper()
-	if r.cmd == nil || r.cmd.Process == nil || r.cmd.ProcessState != nil {
-		return
-	}
-	if err := r.cmd.Process.Kill(); err != nil {
-		r.tb.Fatalf("testenv: kill redis-server: %v", err)
-	}
-	// Wait reports the kill as an error; the state is what matters.
-	if err := r.cmd.Wait(); r.cmd.ProcessState == nil {
-		r.tb.Fatalf("testenv: wait for redis-server: %v", err)
+	if r.proc != nil {
+		r.proc.Kill()
 	}
 }
 
@@ -132,7 +120,7 @@ func (r *Redis) Kill() {
 // volume. The log stays.
 func (r *Redis) RemoveData() {
 	r.tb.Helper()
-	if r.cmd != nil && r.cmd.Process != nil && r.cmd.ProcessState == nil {
+	if r.running() {
 		r.tb.Fatal("testenv: RemoveData on a running redis-server; Stop or Kill it first")
 	}
 	entries, err := os.ReadDir(r.dir)

@@ -163,6 +163,16 @@ func (p *Process) Stop(grace time.Duration) {
 	}
 }
 
+// Kill sends SIGKILL to the process group at once (no SIGTERM: the program
+// gets no chance to shut down, as in a crash) and returns once it has exited.
+func (p *Process) Kill() {
+	if !p.Running() {
+		return
+	}
+	syscall.Kill(-p.pid, syscall.SIGKILL)
+	<-p.done
+}
+
 // Tail returns the last n lines of the process's log.
 func (p *Process) Tail(n int) string {
 	return Tail(p.Log, n)

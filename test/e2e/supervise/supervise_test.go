@@ -75,6 +75,29 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 	}
 }
 
+// Kill is a crash: SIGKILL at once, never a SIGTERM the program could act
+// on (its trap would write "term" to the log).
+func TestKillSendsOnlySIGKILL(t *testing.T) {
+	p := start(t, `trap "echo term; exit 0" TERM; echo ready; while :; do sleep 0.1; done`)
+	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return p.Tail(1) == "ready", nil
+	})
+	if err != nil {
+		t.Fatalf("never ready: %q", p.Tail(5))
+	}
+	p.Kill()
+	if p.Running() {
+		t.Fatal("running after Kill")
+	}
+	if p.Signal() != syscall.SIGKILL {
+		t.Errorf("signal %v, want SIGKILL", p.Signal())
+	}
+	if strings.Contains(p.Tail(5), "term") {
+		t.Errorf("log %q: the program saw a SIGTERM", p.Tail(5))
+	}
+	p.Kill() // safe when it is not running
+}
+
 // What a program leaves running in its process group goes with it.
 func TestGroupKilledOnExit(t *testing.T) {
 	p := start(t, `sleep 300 & echo $!`)
