@@ -171,7 +171,10 @@ func TestLimits(t *testing.T) {
 	in.Lint = liveLint(t, "prod", func(objs []*unstructured.Unstructured) {
 		for _, u := range objs {
 			if u.GetKind() == "Deployment" && u.GetName() == "voiceassist-server" {
-				cs, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+				cs, found, err := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+				if err != nil || !found || len(cs) == 0 {
+					t.Fatalf("the gateway's containers: found %v, %d, %v", found, len(cs), err)
+				}
 				c := cs[0].(map[string]any)
 				if err := unstructured.SetNestedField(c, "8", "resources", "limits", "cpu"); err != nil {
 					t.Fatal(err)

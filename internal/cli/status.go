@@ -37,8 +37,11 @@ for the namespace the environment deploys to:
     every metric's current value (status.currentMetrics) against its target,
     the replica count each metric proposes (upstream's replica calculator,
     internal/hpa, run on the reported value: within the 0.1 tolerance the
-    count stays, else ceil(ratio x ready pods)), which one is the max and so
-    decides the desired count, and the conditions with their reasons;
+    count stays, else ceil(ratio x ready pods) for a Utilization or
+    per-pod AverageValue target, or ceil(total / target) for an External or
+    Object AverageValue target, the total being the reported average x the
+    current replicas), which one is the max and so decides the desired
+    count, and the conditions with their reasons;
   - per VPA: lower bound, target and upper bound against the requests of the
     target's pod template (no VPA CRD: said so, not an error);
   - per PDB: expected pods, currentHealthy, desiredHealthy, disruptionsAllowed;

@@ -138,10 +138,19 @@ func TestDeclared(t *testing.T) {
 	if err := sigyaml.Unmarshal([]byte(declaredDeployment), &want); err != nil {
 		t.Fatal(err)
 	}
-	g, _ := json.Marshal(got.Object)
-	w, _ := json.Marshal(want)
+	g, err := json.Marshal(got.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if string(g) != string(w) {
-		gy, _ := sigyaml.Marshal(got.Object)
+		gy, err := sigyaml.Marshal(got.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Errorf("Declared:\n%s\nwant:\n%s", gy, declaredDeployment)
 	}
 }
@@ -164,7 +173,9 @@ func TestDeclaredWithoutManagedFields(t *testing.T) {
 	if got.GetResourceVersion() != "" || got.GetUID() != "" || got.GetGeneration() != 0 {
 		t.Errorf("server metadata kept: %v", got.Object["metadata"])
 	}
-	if r, _, _ := unstructured.NestedFieldNoCopy(got.Object, "spec", "replicas"); fmt.Sprint(r) != "3" {
+	if r, _, err := unstructured.NestedFieldNoCopy(got.Object, "spec", "replicas"); err != nil {
+		t.Fatal(err)
+	} else if fmt.Sprint(r) != "3" {
 		t.Errorf("spec.replicas %v, want the live 3 kept (nothing says who set it)", r)
 	}
 }

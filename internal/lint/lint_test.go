@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,13 +56,20 @@ func fixture(t *testing.T, rule, kind string) string {
 
 // wantCount reads "# want: N" from a fixture's first line (default 1): the
 // number of findings the fire fixture must produce, one per bad object.
-func wantCount(p string) int {
+func wantCount(t *testing.T, p string) int {
+	t.Helper()
 	if st, err := os.Stat(p); err != nil || st.IsDir() {
 		return 1
 	}
-	b, _ := os.ReadFile(p)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if m := regexp.MustCompile(`^# want: (\d+)`).FindSubmatch(b); m != nil {
-		n, _ := strconv.Atoi(string(m[1]))
+		n, err := strconv.Atoi(string(m[1]))
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
 		return n
 	}
 	return 1
@@ -74,7 +82,7 @@ func TestRuleFixtures(t *testing.T) {
 		t.Run(r.ID, func(t *testing.T) {
 			fire := fixture(t, r.ID, "fire")
 			got := findings(lintPath(t, fire), r.ID)
-			if want := wantCount(fire); len(got) < want {
+			if want := wantCount(t, fire); len(got) < want {
 				t.Errorf("%s: %d finding(s) of %s, want %d", fire, len(got), r.ID, want)
 			}
 			for _, f := range got {
@@ -102,7 +110,10 @@ func TestRegistry(t *testing.T) {
 		}
 		seen[r.ID] = true
 	}
-	entries, _ := os.ReadDir(filepath.Join("testdata", "rules"))
+	entries, err := os.ReadDir(filepath.Join("testdata", "rules"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range entries {
 		if !seen[e.Name()] {
 			t.Errorf("testdata/rules/%s names no rule", e.Name())
@@ -582,17 +593,28 @@ func TestUserKustomizationBases(t *testing.T) {
 // TestFastJSONMatchesMapPath: the direct YAML-node-to-JSON conversion
 // decodes every fixture to the same typed object as the general path.
 func TestFastJSONMatchesMapPath(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*", "*", "*.yaml"))
-	more, _ := filepath.Glob(filepath.Join("testdata", "*", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*", "*", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := filepath.Glob(filepath.Join("testdata", "*", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	files = append(files, more...)
 	docs := 0
 	for _, f := range files {
-		data, _ := os.ReadFile(f)
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		for {
 			var n yaml.Node
-			if dec.Decode(&n) != nil {
+			if err := dec.Decode(&n); err == io.EOF {
 				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", f, err)
 			}
 			if len(n.Content) != 1 || n.Content[0].Kind != yaml.MappingNode {
 				continue

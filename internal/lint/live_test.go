@@ -31,7 +31,10 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(objs[0].Obj)
+	b, err := json.Marshal(objs[0].Obj)
+	if err != nil {
+		t.Fatal(err)
+	}
 	u := &unstructured.Unstructured{}
 	if err := u.UnmarshalJSON(b); err != nil {
 		t.Fatal(err)

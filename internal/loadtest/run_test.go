@@ -2,6 +2,11 @@ package loadtest
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,15 +129,38 @@ func TestRunInterrupted(t *testing.T) {
 	s := startStack(t, false)
 	sh := DefaultShape(ProfileConstant)
 	sh.Duration = time.Hour
+	// The run goes through a proxy to the real gateway that says when it
+	// has served the first request: cancel once the run is under way.
+	gw, err := url.Parse(s.gateway.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(gw)
+	served := make(chan struct{})
+	var once sync.Once
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxy.ServeHTTP(w, r)
+		once.Do(func() { close(served) })
+	}))
+	defer front.Close()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	go func() {
-		time.Sleep(1500 * time.Millisecond) // a run under way; what is asserted is the report after it
+		select {
+		case <-served:
+		case <-time.After(time.Minute): // no request served: stop the run so the test fails, not hangs
+		}
 		cancel()
 	}()
 	start := time.Now()
-	rep, err := Run(ctx, Config{Target: TargetAPI, Shape: sh, APIRate: 10, Clips: clips(t, "1s"), Gateway: URLGateway(s.gateway.URL), Cooldown: -1})
+	rep, err := Run(ctx, Config{Target: TargetAPI, Shape: sh, APIRate: 10, Clips: clips(t, "1s"), Gateway: URLGateway(front.URL), Cooldown: -1})
 	if err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-served:
+	default:
+		t.Fatal("the gateway served no request before the run was cancelled")
 	}
 	if time.Since(start) > time.Minute || !rep.Interrupted || rep.Verdict != "fail" || rep.API.Requests == 0 {
 		t.Errorf("after cancel: %s, interrupted %v, verdict %s, requests %d", time.Since(start), rep.Interrupted, rep.Verdict, rep.API.Requests)

@@ -41,7 +41,10 @@ func TestUnpack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin, _ := os.ReadFile(s.Binary)
+	bin, err := os.ReadFile(s.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, want := range map[string][]byte{
 		"usr/local/bin/app":      bin,
 		"usr/local/bin/app-link": bin,
@@ -71,7 +74,10 @@ func TestUnpack(t *testing.T) {
 		t.Errorf("symlink: %q, %v", target, err)
 	}
 	if os.Geteuid() == 0 {
-		fi, _ := os.Stat(filepath.Join(dir, NonrootHome))
+		fi, err := os.Stat(filepath.Join(dir, NonrootHome))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if uid, gid := owner(fi); uid != NonrootUID || gid != NonrootGID {
 			t.Errorf("%s owned by %d:%d, want %d:%d", NonrootHome, uid, gid, NonrootUID, NonrootGID)
 		}

@@ -252,7 +252,11 @@ func TestHPAProposalsAndDecision(t *testing.T) {
 	hp := workerHPA()
 	hp.Status.Conditions[0].Message = validMetricPrefix + "memory resource utilization (percentage of request)"
 	w := workload{found: true, replicas: 2, template: &workerDeployment().Spec.Template}
-	w.selector, _ = metav1.LabelSelectorAsSelector(workerDeployment().Spec.Selector)
+	sel, err := metav1.LabelSelectorAsSelector(workerDeployment().Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.selector = sel
 	var pods []corev1.Pod
 	for _, p := range workerPods(2) {
 		pods = append(pods, *p.(*corev1.Pod))
@@ -276,7 +280,11 @@ func TestDecisionRules(t *testing.T) {
 		list = append(list, *p.(*corev1.Pod))
 	}
 	w := workload{found: true, replicas: 2, template: &workerDeployment().Spec.Template}
-	w.selector, _ = metav1.LabelSelectorAsSelector(workerDeployment().Spec.Selector)
+	sel, err := metav1.LabelSelectorAsSelector(workerDeployment().Spec.Selector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.selector = sel
 
 	got := hpaStatus(h, w, list, now)
 	if got.Decision.Proposed != -1 || !strings.Contains(got.Decision.Explanation, "does not scale down while a metric is invalid, so it keeps 2") {

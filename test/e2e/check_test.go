@@ -140,7 +140,10 @@ func TestCheck(t *testing.T) {
 	})
 
 	t.Run("lint --live matches offline lint", func(t *testing.T) {
-		offline, _, _ := vactl(t, "lint", "--env", "dev")
+		offline, _, code := vactl(t, "lint", "--env", "dev")
+		if code != 0 {
+			t.Errorf("offline lint of dev: exit %d, want 0", code)
+		}
 		out, _, code := vactl(t, "lint", "--live")
 		if code != 0 {
 			t.Errorf("lint --live of a fresh setup: exit %d, want 0", code)
@@ -199,7 +202,10 @@ func TestCheck(t *testing.T) {
 		if _, _, code := vactl(t, "lint", "--live"); code != 0 {
 			t.Errorf("lint --live after setup restored the objects: exit %d, want 0", code)
 		}
-		items, _ := checkJSON(t)
+		items, code := checkJSON(t)
+		if code != 1 {
+			t.Errorf("vactl check with failing items: exit %d, want 1", code)
+		}
 		want(t, items, check.IDLimits, check.Pass, "")
 		want(t, items, check.IDHPAs, check.Pass, "")
 		want(t, items, check.IDLoadtest, check.Pass, "last load test "+rec.Time.Format(time.RFC3339)+": pass")
@@ -216,7 +222,10 @@ func TestCheck(t *testing.T) {
 	})
 
 	t.Run("Prometheus without our rules", func(t *testing.T) {
-		items, _ := checkJSON(t, "--prometheus-url", "http://"+prometheusAddr)
+		items, code := checkJSON(t, "--prometheus-url", "http://"+prometheusAddr)
+		if code != 1 {
+			t.Errorf("vactl check with failing items: exit %d, want 1", code)
+		}
 		want(t, items, check.IDMonitoring, check.Fail, "has not loaded")
 		want(t, items, check.IDMonitoring, check.Fail, "VoiceAssistHPAUnableToScale")
 	})

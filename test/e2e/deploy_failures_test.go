@@ -118,7 +118,9 @@ func TestDeployFailures(t *testing.T) {
 		if revs := revisionNumbers(ctx, t); len(revs) != 0 {
 			t.Errorf("revisions %v after a failed setup, want none", revs)
 		}
-		if d, _ := cs.AppsV1().Deployments("voiceassist").List(ctx, metav1.ListOptions{}); len(d.Items) != 0 {
+		if d, err := cs.AppsV1().Deployments("voiceassist").List(ctx, metav1.ListOptions{}); err != nil {
+			t.Fatalf("list Deployments after a setup the dry run stopped: %v", err)
+		} else if len(d.Items) != 0 {
 			t.Errorf("%d Deployments after a setup the dry run stopped", len(d.Items))
 		}
 
@@ -659,7 +661,10 @@ func holdCRDTerminating(ctx context.Context, t *testing.T, crd string, gvr schem
 			return err
 		}
 		terminating := false
-		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		conds, _, err := unstructured.NestedSlice(u.Object, "status", "conditions")
+		if err != nil {
+			return fmt.Errorf("CRD %s status.conditions: %v", crd, err)
+		}
 		for _, c := range conds {
 			m, _ := c.(map[string]any)
 			terminating = terminating || m["type"] == "Terminating" && m["status"] == "True"

@@ -238,7 +238,10 @@ func TestDoctorPodWithoutCPURequest(t *testing.T) {
 		}
 	}
 	d := findObj(t, r.objs, "Deployment", "voiceassist", "voiceassist-server").DeepCopy()
-	cts, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	cts, found, err := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	if err != nil || !found || len(cts) == 0 {
+		t.Fatalf("the gateway Deployment's containers: found %v, %d, %v", found, len(cts), err)
+	}
 	res := cts[0].(map[string]any)["resources"].(map[string]any)
 	delete(res["requests"].(map[string]any), "cpu")
 	delete(res["limits"].(map[string]any), "cpu")
@@ -251,7 +254,7 @@ func TestDoctorPodWithoutCPURequest(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	var names []string
-	err := eventually(wctx, func(ctx context.Context) error {
+	err = eventually(wctx, func(ctx context.Context) error {
 		pods, err := cs.CoreV1().Pods("voiceassist").List(ctx, metav1.ListOptions{LabelSelector: "app=voiceassist-server"})
 		if err != nil {
 			return err

@@ -389,7 +389,7 @@ func checkHPA(t *testing.T, g *status.HPA, h *autoscalingv2.HorizontalPodAutosca
 		if m.Name != kube.MetricKey(spec) || m.Type != spec.Type {
 			t.Errorf("HPA %s metric %d: %s %s, object %s", h.Name, i, m.Name, m.Type, kube.MetricKey(spec))
 		}
-		if a, b := jsonOf(m.Target), jsonOf(specTarget(spec)); a != b {
+		if a, b := jsonOf(t, m.Target), jsonOf(t, specTarget(spec)); a != b {
 			t.Errorf("HPA %s %s: target %s, object %s", h.Name, m.Name, a, b)
 		}
 		var want *autoscalingv2.MetricValueStatus
@@ -398,7 +398,7 @@ func checkHPA(t *testing.T, g *status.HPA, h *autoscalingv2.HorizontalPodAutosca
 				want = currentOf(h.Status.CurrentMetrics[i])
 			}
 		}
-		if a, b := jsonOf(m.Current), jsonOf(want); a != b {
+		if a, b := jsonOf(t, m.Current), jsonOf(t, want); a != b {
 			t.Errorf("HPA %s %s: current %s, object %s", h.Name, m.Name, a, b)
 		}
 		if (m.Current == nil) != (m.Proposal == nil) {
@@ -460,8 +460,12 @@ func currentOf(m autoscalingv2.MetricStatus) *autoscalingv2.MetricValueStatus {
 	return nil
 }
 
-func jsonOf(v any) string {
-	b, _ := json.Marshal(v)
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal %T: %v", v, err)
+	}
 	return string(b)
 }
 

@@ -152,14 +152,20 @@ func TestAgentRunsImages(t *testing.T) {
 		if err != nil || sha256.Sum256(running) != sha256.Sum256(inImage) {
 			t.Errorf("%s: the running binary is not the image's /usr/local/bin/queue-exporter (%v)", c.pod, err)
 		}
-		cmdline, _ := os.ReadFile(proc("cmdline"))
+		cmdline, err := os.ReadFile(proc("cmdline"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.pod, err)
+		}
 		if argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00"); !reflect.DeepEqual(argv, c.argv) {
 			t.Errorf("%s: argv %q, want %q", c.pod, argv, c.argv)
 		}
 		if uid := procStatus(t, proc("status"), "Uid"); uid != c.uid {
 			t.Errorf("%s: runs as uid %s, want %s", c.pod, uid, c.uid)
 		}
-		environ, _ := os.ReadFile(proc("environ"))
+		environ, err := os.ReadFile(proc("environ"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.pod, err)
+		}
 		if !bytes.Contains(environ, []byte("\x00PATH=/usr/local/bin:/usr/bin:/bin\x00")) && !bytes.HasPrefix(environ, []byte("PATH=/usr/local/bin:/usr/bin:/bin\x00")) {
 			t.Errorf("%s: environment lacks the image's PATH: %q", c.pod, environ)
 		}
