@@ -275,8 +275,12 @@ func TestLoadtest(t *testing.T) {
 	if !strings.Contains(it.Fix, "run vactl loadtest") {
 		t.Errorf("fix %q: want 'run vactl loadtest'", it.Fix)
 	}
-	in.LoadtestErr = errors.New("namespace voiceassist: annotation vactl.voiceassist.io/last-loadtest: field verdict: \"maybe\" is neither pass nor fail")
+	// a record that is there but does not parse: vactl read it, it fails
+	in.LoadtestBad = errors.New("namespace voiceassist: annotation vactl.voiceassist.io/last-loadtest: field verdict: \"maybe\" is neither pass nor fail")
 	expect(t, in, IDLoadtest, Fail, "neither pass nor fail")
+	// no right to read the Namespace: vactl could not read it, unknown
+	in.LoadtestErr = errors.New(`the API server https://x refused: namespaces "voiceassist" is forbidden`)
+	expect(t, in, IDLoadtest, Unknown, "is forbidden")
 }
 
 func TestRunbook(t *testing.T) {
