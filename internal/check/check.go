@@ -557,7 +557,9 @@ func loadtest(in *Inputs) Item {
 	switch {
 	case r.Verdict != "pass":
 		return it.with(Fail, "fix what the load test's report names, then "+fix, evidence...)
-	case r.Env != "" && r.Env != in.Env:
+	case r.Env == "":
+		return it.with(Fail, fix, append(evidence, "the last load test named no environment; run vactl loadtest --env "+in.Env)...)
+	case r.Env != in.Env:
 		return it.with(Fail, fix, append(evidence, "it ran against environment "+r.Env+", not "+in.Env)...)
 	}
 	return it.with(Pass, "", evidence...)

@@ -268,6 +268,8 @@ func TestLoadtest(t *testing.T) {
 	expect(t, in, IDLoadtest, Pass, "last load test 2026-12-01T09:30:00Z: pass, target all, profile ramp, env prod")
 	in.Loadtest.Env = "staging"
 	expect(t, in, IDLoadtest, Fail, "it ran against environment staging, not prod")
+	in.Loadtest.Env = ""
+	expect(t, in, IDLoadtest, Fail, "the last load test named no environment; run vactl loadtest --env prod")
 	in.Loadtest.Env, in.Loadtest.Verdict = "prod", "fail"
 	expect(t, in, IDLoadtest, Fail, "fail, target all")
 	in.Loadtest = nil
