@@ -26,7 +26,7 @@ import (
 type Options struct {
 	Env string
 	// Rendered is the environment as setup applies it (vactl render, with
-	// the same --dir, --image-registry and --image-tag).
+	// the same --dir; the images do not matter to any item).
 	Rendered []*unstructured.Unstructured
 	// Lint configures the rules of the limits item; Bases are the
 	// environment's kustomize bases for the overlay rules (may be nil).

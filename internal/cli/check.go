@@ -66,7 +66,7 @@ reached), 2 usage error.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(streams) },
 	}
 	o.live.addFlags(cmd, time.Minute, "how long reading the cluster may take")
-	o.envOptions.addFlags(cmd)
+	o.envOptions.addSourceFlags(cmd)
 	addOutputFlag(cmd, &o.output, outputText, checkFormats...)
 	cmd.Flags().StringVar(&o.prometheusURL, "prometheus-url", "", "ask this Prometheus (its rules API) whether it loaded the alert rules, e.g. http://prometheus.monitoring:9090")
 	cmd.Flags().StringVar(&o.config, "config", "", "lint configuration for the limits item (default: "+defaultConfigFile+" in the working directory, if present)")

@@ -21,6 +21,11 @@ func TestCheckAndLiveLintUsageErrors(t *testing.T) {
 		{[]string{"lint", "--live", "-f", "x.yaml"}, "--live lints the cluster and -f your files"},
 		{[]string{"lint", "--live", "--env", "base"}, `--env "base": want one of dev, staging, prod`},
 		{[]string{"lint", "--live", "--env", "dev", "-n", "kube-system"}, `namespace "voiceassist"`},
+		{[]string{"lint", "--context", "prod"}, "--context applies to --live only"},
+		{[]string{"lint", "--env", "dev", "--timeout", "5s"}, "--timeout applies to --live only"},
+		{[]string{"check", "--env", "dev", "--image-tag", "1.5.0"}, "unknown flag: --image-tag"},
+		{[]string{"check", "--env", "dev", "--image-registry", "r.example"}, "unknown flag: --image-registry"},
+		{[]string{"doctor", "--dir", "k8s/performance"}, "--dir k8s/performance: needs --env"},
 	} {
 		_, stderr, code := run(t, c.args...)
 		if code != ExitUsage || !strings.Contains(stderr, c.want) {

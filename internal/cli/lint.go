@@ -13,6 +13,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
 	"github.com/voiceassist/autoscaling/internal/check"
@@ -32,6 +33,8 @@ type lintOptions struct {
 	showAccepted bool
 	live         bool
 	conn         liveOptions
+	// connFlags are the names of conn's flags (kubectl's and --timeout).
+	connFlags []string
 }
 
 // lintFormats are the -o values of vactl lint.
@@ -78,7 +81,9 @@ are caught. Only what someone set on an object is linted — the fields a field
 manager owns — not what the API server defaulted or controllers wrote (status,
 the replicas an HPA sets). --env defaults to the environment of the last
 revision setup recorded. It connects as kubectl does (--kubeconfig, --context,
-...).
+...); those connection flags and --timeout apply to --live only, and given
+without --live they are a usage error (vactl lint --context prod does not
+silently lint the manifests).
 
 Exit codes: 0 nothing at the --fail-on severity (default error) or worse,
 1 findings at it, 2 usage or input error (malformed YAML names the file
@@ -103,6 +108,9 @@ and line; an input with no Kubernetes object is an input error too).`,
   vactl lint --list-rules`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.connFlagWithoutLive(cmd); err != nil {
+				return err
+			}
 			return o.run(streams)
 		},
 	}
@@ -117,8 +125,28 @@ and line; an input with no Kubernetes object is an input error too).`,
 	f.BoolVar(&o.listRules, "list-rules", false, "print the rules and exit")
 	f.BoolVar(&o.showAccepted, "show-accepted", false, "list accepted findings in text output too")
 	f.BoolVar(&o.live, "live", false, "lint the objects in the cluster (what vactl setup applied) instead of manifests")
+	before := map[string]bool{}
+	f.VisitAll(func(fl *pflag.Flag) { before[fl.Name] = true })
 	o.conn.addFlags(cmd, time.Minute, "with --live: how long reading the cluster may take")
+	f.VisitAll(func(fl *pflag.Flag) {
+		if !before[fl.Name] {
+			o.connFlags = append(o.connFlags, fl.Name)
+		}
+	})
 	return cmd
+}
+
+// connFlagWithoutLive names a connection flag given without --live.
+func (o *lintOptions) connFlagWithoutLive(cmd *cobra.Command) error {
+	if o.live {
+		return nil
+	}
+	for _, name := range o.connFlags {
+		if cmd.Flags().Changed(name) {
+			return usageErrorf("--%s applies to --live only: without it vactl lint reads manifests, not a cluster", name)
+		}
+	}
+	return nil
 }
 
 func (o *lintOptions) run(streams IOStreams) error {
