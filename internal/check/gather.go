@@ -43,7 +43,9 @@ var (
 )
 
 // Gather reads everything the items need. It fails only when the cluster
-// cannot be reached at all; a piece it cannot read makes its item unknown.
+// cannot be reached at all, with the error already explained
+// (cluster.Client.Explain, as status.Gather's: the caller prints it as it
+// is); a piece it cannot read makes its item unknown.
 func Gather(ctx context.Context, c *cluster.Client, o Options) (*Inputs, error) {
 	in := &Inputs{Env: o.Env, RunbookAnchors: docs.Anchors(docs.Runbook)}
 	// The Namespace is cluster-scoped: a user bound to a Role in it alone

@@ -69,3 +69,20 @@ func TestGatherLoadtestRecordBad(t *testing.T) {
 		t.Errorf("fix %q: want vactl loadtest", it.Fix)
 	}
 }
+
+// Gather's error comes explained (as status.Gather's; doctor.Gather has no
+// cluster.Client, so vactl doctor explains its error itself), once: the CLI
+// must not wrap it again.
+func TestGatherErrorExplainedOnce(t *testing.T) {
+	c, kube := fakeClient()
+	kube.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewUnauthorized("token expired")
+	})
+	_, err := Gather(context.Background(), c, Options{Env: "prod"})
+	if err == nil {
+		t.Fatal("Gather: no error for a 401")
+	}
+	if n := strings.Count(err.Error(), "rejected the credentials"); n != 1 {
+		t.Errorf("error %q: explained %d times, want once", err, n)
+	}
+}

@@ -105,6 +105,8 @@ func (o *checkOptions) run(streams IOStreams) error {
 		LintInput: liveInputName(c, o.envOptions.env), PrometheusURL: o.prometheusURL,
 	})
 	if err != nil {
+		// explained by Gather already (doctor's Gather cannot: it has no
+		// cluster.Client); Explain twice would repeat its prefix
 		return failure(streams.Err, err)
 	}
 	rep := &check.Report{Env: o.envOptions.env, Context: c.Context, Server: c.Host, Time: time.Now().UTC(),
