@@ -33,8 +33,6 @@ type lintOptions struct {
 	showAccepted bool
 	live         bool
 	conn         liveOptions
-	// connFlags are the names of conn's flags (kubectl's and --timeout).
-	connFlags []string
 }
 
 // lintFormats are the -o values of vactl lint.
@@ -81,9 +79,9 @@ are caught. Only what someone set on an object is linted — the fields a field
 manager owns — not what the API server defaulted or controllers wrote (status,
 the replicas an HPA sets). --env defaults to the environment of the last
 revision setup recorded. It connects as kubectl does (--kubeconfig, --context,
-...); those connection flags and --timeout apply to --live only, and given
-without --live they are a usage error (vactl lint --context prod does not
-silently lint the manifests).
+...); those connection flags and --timeout apply to --live only and are
+ignored without it, as kubectl's global flags are by its offline commands
+(so a script may pass --kubeconfig to every vactl command).
 
 Exit codes: 0 nothing at the --fail-on severity (default error) or worse,
 1 findings at it, 2 usage or input error (malformed YAML names the file
@@ -108,9 +106,6 @@ and line; an input with no Kubernetes object is an input error too).`,
   vactl lint --list-rules`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.connFlagWithoutLive(cmd); err != nil {
-				return err
-			}
 			return o.run(streams)
 		},
 	}
@@ -128,25 +123,13 @@ and line; an input with no Kubernetes object is an input error too).`,
 	before := map[string]bool{}
 	f.VisitAll(func(fl *pflag.Flag) { before[fl.Name] = true })
 	o.conn.addFlags(cmd, time.Minute, "with --live: how long reading the cluster may take")
+	// kubectl's flags say so in --help: without --live they are ignored
 	f.VisitAll(func(fl *pflag.Flag) {
-		if !before[fl.Name] {
-			o.connFlags = append(o.connFlags, fl.Name)
+		if !before[fl.Name] && !strings.HasPrefix(fl.Usage, "with --live: ") {
+			fl.Usage = "with --live: " + fl.Usage
 		}
 	})
 	return cmd
-}
-
-// connFlagWithoutLive names a connection flag given without --live.
-func (o *lintOptions) connFlagWithoutLive(cmd *cobra.Command) error {
-	if o.live {
-		return nil
-	}
-	for _, name := range o.connFlags {
-		if cmd.Flags().Changed(name) {
-			return usageErrorf("--%s applies to --live only: without it vactl lint reads manifests, not a cluster", name)
-		}
-	}
-	return nil
 }
 
 func (o *lintOptions) run(streams IOStreams) error {
