@@ -152,8 +152,12 @@ type Inputs struct {
 	Prometheus    *PrometheusRules
 
 	// Load test: the record `vactl loadtest` leaves on the namespace.
+	// LoadtestErr is why the record could not be read (the item is
+	// unknown); LoadtestBad is why what was read is no record (a record
+	// that does not parse, or no namespace to carry one: the item fails).
 	Loadtest    *cluster.LoadtestRecord
 	LoadtestErr error
+	LoadtestBad error
 
 	// Runbook: the headings' anchors of the runbook vactl carries.
 	RunbookAnchors map[string]bool
@@ -535,7 +539,9 @@ func loadtest(in *Inputs) Item {
 	fix := "run vactl loadtest --env " + in.Env + " (it records its verdict on namespace " + cluster.Namespace + ")"
 	switch {
 	case in.LoadtestErr != nil:
-		return it.with(Fail, fix, in.LoadtestErr.Error())
+		return it.with(Unknown, "grant get on namespace "+cluster.Namespace+" (a cluster-scoped read), or ask someone who has it to run vactl check", in.LoadtestErr.Error())
+	case in.LoadtestBad != nil:
+		return it.with(Fail, fix, in.LoadtestBad.Error())
 	case in.Loadtest == nil:
 		return it.with(Fail, fix, "no load test recorded on namespace "+cluster.Namespace+" (annotation "+cluster.LoadtestAnnotation+")")
 	}
@@ -551,7 +557,9 @@ func loadtest(in *Inputs) Item {
 	switch {
 	case r.Verdict != "pass":
 		return it.with(Fail, "fix what the load test's report names, then "+fix, evidence...)
-	case r.Env != "" && r.Env != in.Env:
+	case r.Env == "":
+		return it.with(Fail, fix, append(evidence, "the last load test named no environment; run vactl loadtest --env "+in.Env)...)
+	case r.Env != in.Env:
 		return it.with(Fail, fix, append(evidence, "it ran against environment "+r.Env+", not "+in.Env)...)
 	}
 	return it.with(Pass, "", evidence...)

@@ -271,6 +271,8 @@ func TestLoadtest(t *testing.T) {
 	expect(t, in, IDLoadtest, Pass, "last load test 2026-12-01T09:30:00Z: pass, target all, profile ramp, env prod")
 	in.Loadtest.Env = "staging"
 	expect(t, in, IDLoadtest, Fail, "it ran against environment staging, not prod")
+	in.Loadtest.Env = ""
+	expect(t, in, IDLoadtest, Fail, "the last load test named no environment; run vactl loadtest --env prod")
 	in.Loadtest.Env, in.Loadtest.Verdict = "prod", "fail"
 	expect(t, in, IDLoadtest, Fail, "fail, target all")
 	in.Loadtest = nil
@@ -278,8 +280,12 @@ func TestLoadtest(t *testing.T) {
 	if !strings.Contains(it.Fix, "run vactl loadtest") {
 		t.Errorf("fix %q: want 'run vactl loadtest'", it.Fix)
 	}
-	in.LoadtestErr = errors.New("namespace voiceassist: annotation vactl.voiceassist.io/last-loadtest: field verdict: \"maybe\" is neither pass nor fail")
+	// a record that is there but does not parse: vactl read it, it fails
+	in.LoadtestBad = errors.New("namespace voiceassist: annotation vactl.voiceassist.io/last-loadtest: field verdict: \"maybe\" is neither pass nor fail")
 	expect(t, in, IDLoadtest, Fail, "neither pass nor fail")
+	// no right to read the Namespace: vactl could not read it, unknown
+	in.LoadtestErr = errors.New(`the API server https://x refused: namespaces "voiceassist" is forbidden`)
+	expect(t, in, IDLoadtest, Unknown, "is forbidden")
 }
 
 func TestRunbook(t *testing.T) {

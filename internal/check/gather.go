@@ -26,7 +26,7 @@ import (
 type Options struct {
 	Env string
 	// Rendered is the environment as setup applies it (vactl render, with
-	// the same --dir, --image-registry and --image-tag).
+	// the same --dir; the images do not matter to any item).
 	Rendered []*unstructured.Unstructured
 	// Lint configures the rules of the limits item; Bases are the
 	// environment's kustomize bases for the overlay rules (may be nil).
@@ -43,12 +43,28 @@ var (
 )
 
 // Gather reads everything the items need. It fails only when the cluster
-// cannot be reached at all; a piece it cannot read makes its item unknown.
+// cannot be reached at all, with the error already explained
+// (cluster.Client.Explain, as status.Gather's: the caller prints it as it
+// is); a piece it cannot read makes its item unknown.
 func Gather(ctx context.Context, c *cluster.Client, o Options) (*Inputs, error) {
-	if _, err := c.Kube.CoreV1().Namespaces().Get(ctx, cluster.Namespace, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	in := &Inputs{Env: o.Env, RunbookAnchors: docs.Anchors(docs.Runbook)}
+	// The Namespace is cluster-scoped: a user bound to a Role in it alone
+	// is Forbidden to get it, and only the load-test item needs it.
+	ns, err := c.Kube.CoreV1().Namespaces().Get(ctx, cluster.Namespace, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		if rec, ok, err := cluster.LoadtestOf(ns); err != nil {
+			in.LoadtestBad = err
+		} else if ok {
+			in.Loadtest = &rec
+		}
+	case apierrors.IsNotFound(err):
+		in.LoadtestBad = fmt.Errorf("namespace %s: not found: nothing records a load test", cluster.Namespace)
+	case apierrors.IsForbidden(err):
+		in.LoadtestErr = c.Explain(err)
+	default:
 		return nil, c.Explain(err)
 	}
-	in := &Inputs{Env: o.Env, RunbookAnchors: docs.Anchors(docs.Runbook)}
 	for _, u := range o.Rendered {
 		switch u.GroupVersionKind().GroupKind() {
 		case schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}:
@@ -74,11 +90,6 @@ func Gather(ctx context.Context, c *cluster.Client, o Options) (*Inputs, error) 
 	in.RulesServed, in.RulesErr = listCR(ctx, c, ruleGK, &in.LiveRules)
 	if o.PrometheusURL != "" {
 		in.Prometheus = loadedRules(ctx, o.PrometheusURL)
-	}
-	if rec, ok, err := c.LastLoadtest(ctx, cluster.Namespace); err != nil {
-		in.LoadtestErr = err
-	} else if ok {
-		in.Loadtest = &rec
 	}
 	in.Revisions, in.RevisionsErr = c.Revisions(ctx)
 	return in, nil

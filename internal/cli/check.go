@@ -66,7 +66,7 @@ reached), 2 usage error.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(streams) },
 	}
 	o.live.addFlags(cmd, time.Minute, "how long reading the cluster may take")
-	o.envOptions.addFlags(cmd)
+	o.envOptions.addSourceFlags(cmd)
 	addOutputFlag(cmd, &o.output, outputText, checkFormats...)
 	cmd.Flags().StringVar(&o.prometheusURL, "prometheus-url", "", "ask this Prometheus (its rules API) whether it loaded the alert rules, e.g. http://prometheus.monitoring:9090")
 	cmd.Flags().StringVar(&o.config, "config", "", "lint configuration for the limits item (default: "+defaultConfigFile+" in the working directory, if present)")
@@ -105,6 +105,8 @@ func (o *checkOptions) run(streams IOStreams) error {
 		LintInput: liveInputName(c, o.envOptions.env), PrometheusURL: o.prometheusURL,
 	})
 	if err != nil {
+		// explained by Gather already (doctor's Gather cannot: it has no
+		// cluster.Client); Explain twice would repeat its prefix
 		return failure(streams.Err, err)
 	}
 	rep := &check.Report{Env: o.envOptions.env, Context: c.Context, Server: c.Host, Time: time.Now().UTC(),

@@ -21,6 +21,9 @@ func TestCheckAndLiveLintUsageErrors(t *testing.T) {
 		{[]string{"lint", "--live", "-f", "x.yaml"}, "--live lints the cluster and -f your files"},
 		{[]string{"lint", "--live", "--env", "base"}, `--env "base": want one of dev, staging, prod`},
 		{[]string{"lint", "--live", "--env", "dev", "-n", "kube-system"}, `namespace "voiceassist"`},
+		{[]string{"check", "--env", "dev", "--image-tag", "1.5.0"}, "unknown flag: --image-tag"},
+		{[]string{"check", "--env", "dev", "--image-registry", "r.example"}, "unknown flag: --image-registry"},
+		{[]string{"doctor", "--dir", "k8s/performance"}, "--dir k8s/performance: needs --env"},
 	} {
 		_, stderr, code := run(t, c.args...)
 		if code != ExitUsage || !strings.Contains(stderr, c.want) {
@@ -57,5 +60,24 @@ func TestCheckHelp(t *testing.T) {
 		if !strings.Contains(out, f) {
 			t.Errorf("completion of check -o lacks %s:\n%s", f, out)
 		}
+	}
+}
+
+// vactl lint's connection flags apply to --live only: --help says so, and
+// without --live they are ignored as kubectl's global flags are by its
+// offline commands (a script passes --kubeconfig to every command).
+func TestLintConnectionFlagsLiveOnly(t *testing.T) {
+	out, _, code := run(t, "lint", "--help")
+	for _, want := range []string{"with --live: The name of the kubeconfig context to use", "with --live: Path to the kubeconfig file", "with --live: how long reading the cluster may take"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("lint --help: exit %d, lacks %q", code, want)
+		}
+	}
+	if strings.Contains(out, "with --live: with --live:") {
+		t.Error("lint --help: prefix twice")
+	}
+	_, stderr, code := run(t, "lint", "--env", "dev", "--kubeconfig", "/nonexistent/kubeconfig", "--context", "nosuch", "--server", "https://127.0.0.1:1")
+	if code == ExitUsage || strings.Contains(stderr, "127.0.0.1:1") {
+		t.Errorf("lint --env dev with connection flags: exit %d, stderr %q; want them ignored", code, stderr)
 	}
 }

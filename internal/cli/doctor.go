@@ -59,7 +59,7 @@ not read the cluster), 2 usage error.`,
 	}
 	o.live.addFlags(cmd, time.Minute, "how long reading the cluster may take")
 	cmd.Flags().StringVar(&o.envOptions.env, "env", "", "environment whose objects the namespace should hold: dev|staging|prod (optional)")
-	cmd.Flags().StringVar(&o.envOptions.dir, "dir", "", "manifests directory laid out like k8s/performance (default: the embedded copy; with --env)")
+	cmd.Flags().StringVar(&o.envOptions.dir, "dir", "", "manifests directory laid out like k8s/performance (default: the embedded copy; needs --env)")
 	addOutputFlag(cmd, &o.output, outputText, outputText, outputJSON)
 	return cmd
 }
@@ -67,6 +67,9 @@ not read the cluster), 2 usage error.`,
 func (o *doctorOptions) run(streams IOStreams) error {
 	if err := checkOutput(o.output, []string{outputText, outputJSON}); err != nil {
 		return err
+	}
+	if o.envOptions.dir != "" && o.envOptions.env == "" {
+		return usageErrorf("--dir %s: needs --env (the environment of that directory whose objects the namespace should hold)", o.envOptions.dir)
 	}
 	var expected []doctor.ObjectRef
 	if o.envOptions.env != "" {

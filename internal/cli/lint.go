@@ -13,6 +13,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
 	"github.com/voiceassist/autoscaling/internal/check"
@@ -78,7 +79,9 @@ are caught. Only what someone set on an object is linted — the fields a field
 manager owns — not what the API server defaulted or controllers wrote (status,
 the replicas an HPA sets). --env defaults to the environment of the last
 revision setup recorded. It connects as kubectl does (--kubeconfig, --context,
-...).
+...); those connection flags and --timeout apply to --live only and are
+ignored without it, as kubectl's global flags are by its offline commands
+(so a script may pass --kubeconfig to every vactl command).
 
 Exit codes: 0 nothing at the --fail-on severity (default error) or worse,
 1 findings at it, 2 usage or input error (malformed YAML names the file
@@ -117,7 +120,15 @@ and line; an input with no Kubernetes object is an input error too).`,
 	f.BoolVar(&o.listRules, "list-rules", false, "print the rules and exit")
 	f.BoolVar(&o.showAccepted, "show-accepted", false, "list accepted findings in text output too")
 	f.BoolVar(&o.live, "live", false, "lint the objects in the cluster (what vactl setup applied) instead of manifests")
+	before := map[string]bool{}
+	f.VisitAll(func(fl *pflag.Flag) { before[fl.Name] = true })
 	o.conn.addFlags(cmd, time.Minute, "with --live: how long reading the cluster may take")
+	// kubectl's flags say so in --help: without --live they are ignored
+	f.VisitAll(func(fl *pflag.Flag) {
+		if !before[fl.Name] && !strings.HasPrefix(fl.Usage, "with --live: ") {
+			fl.Usage = "with --live: " + fl.Usage
+		}
+	})
 	return cmd
 }
 

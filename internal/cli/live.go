@@ -45,10 +45,16 @@ type envOptions struct {
 }
 
 func (o *envOptions) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.env, "env", "", "environment: "+strings.Join(liveEnvs(), "|")+" (required)")
-	cmd.Flags().StringVar(&o.dir, "dir", "", "manifests directory laid out like k8s/performance (default: the embedded copy)")
+	o.addSourceFlags(cmd)
 	cmd.Flags().StringVar(&o.imageRegistry, "image-registry", "", "pull VoiceAssist's images from this registry/path (e.g. registry.example/acme: registry.example/acme/voiceassist-server)")
 	cmd.Flags().StringVar(&o.imgTag, "image-tag", "", "use this tag of VoiceAssist's images")
+}
+
+// addSourceFlags registers --env and --dir alone, for a command to which
+// the images do not matter (check compares HPAs, PDBs, VPAs and rules).
+func (o *envOptions) addSourceFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.env, "env", "", "environment: "+strings.Join(liveEnvs(), "|")+" (required)")
+	cmd.Flags().StringVar(&o.dir, "dir", "", "manifests directory laid out like k8s/performance (default: the embedded copy)")
 }
 
 // liveEnvs are the environments setup deploys: the overlays (the base has

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/metrics/pkg/client/external_metrics"
@@ -106,7 +107,7 @@ func newLoadtestTargetCommand(streams IOStreams, target, short string) *cobra.Co
 	f.StringVar(&o.workerDep, "worker-deployment", "voiceassist-worker", "the workers' Deployment (disruptions of worker, the chart)")
 	f.BoolVar(&o.watchCluster, "watch", true, "watch the cluster (HPAs, replicas, External metrics), cool down, record the result; default false with --url")
 	f.BoolVar(&o.record, "record", true, "record the report's time and verdict on the namespace (annotation "+cluster.LoadtestAnnotation+", read by vactl check)")
-	f.StringVar(&o.env, "env", "", "the environment under test, for the record (dev, staging, prod)")
+	f.StringVar(&o.env, "env", "", "the environment under test, for the record vactl check reads: "+strings.Join(liveEnvs(), "|")+" (a record without one passes no environment's check)")
 
 	f.StringVar(&o.profile, "profile", loadtest.ProfileConstant, "load profile: "+strings.Join(loadtest.ProfileNames(), "|"))
 	f.StringVar(&o.trace, "trace", "", "replay a CSV trace instead of a profile: time,rps,jobs_per_s, the format of vactl simulate --trace")
@@ -133,7 +134,7 @@ func newLoadtestTargetCommand(streams IOStreams, target, short string) *cobra.Co
 	f.DurationVar(&o.disruptEvery, "disrupt-every", time.Minute, "time between disruptions (at least 10s)")
 	f.IntVar(&o.disruptMax, "disrupt-max", 3, "disruptions at most")
 	addOutputFlag(cmd, &o.output, outputText, loadtestOutputs...)
-	f.StringVar(&o.png, "png", "", "also write a chart to this PNG file (vactl simulate's style)")
+	f.StringVar(&o.png, "png", "", "also write a chart to this PNG file (vactl simulate's style); created before the run, drawn after the report")
 	for name, values := range map[string][]string{
 		"profile": loadtest.ProfileNames(),
 		"via":     {"port-forward", "endpoints"},
@@ -224,6 +225,11 @@ func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error 
 		return usageErrorf("--max-in-flight %d: want at least 1", o.maxInFlight)
 	}
 	cfg.MaxWorkers = uint64(o.maxInFlight)
+	if o.env != "" {
+		if err := (&envOptions{env: o.env}).validate(); err != nil {
+			return err
+		}
+	}
 	if o.burst > 0 && o.target == loadtest.TargetAPI {
 		return usageErrorf("--burst: only for worker and all (api takes --rate)")
 	}
@@ -294,8 +300,8 @@ func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error 
 		if c, err = cluster.Connect(o.flags); err != nil {
 			return &UsageError{Err: err}
 		}
-		if _, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
-			return c.Explain(err)
+		if err := probeNamespace(ctx, c, ns, errOut); err != nil {
+			return err
 		}
 		em, err := external_metrics.NewForConfig(c.Config)
 		if err != nil {
@@ -341,6 +347,23 @@ func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error 
 		return &UsageError{Err: err}
 	}
 
+	// --png is opened before the run: a bad path must not cost the run
+	var pngFile *os.File
+	if o.png != "" {
+		f, err := os.Create(o.png)
+		if err != nil {
+			return usageErrorf("--png: %v", err)
+		}
+		pngFile = f
+		// not reached the chart (usage error, Ctrl-C before the report):
+		// no empty file left behind
+		defer func() {
+			if pngFile != nil {
+				pngFile.Close()
+				os.Remove(o.png)
+			}
+		}()
+	}
 	fmt.Fprintf(errOut, "vactl loadtest %s: %s; gateway %s\n", o.target, cfg.Shape.Describe(), cfg.Gateway.Describe())
 	rep, err := loadtest.Run(ctx, cfg)
 	if err != nil {
@@ -354,14 +377,9 @@ func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error 
 		rec := cluster.LoadtestRecord{Time: rep.End.UTC().Truncate(time.Second), Env: o.env, Target: o.target, Profile: rep.Profile,
 			Verdict: rep.Verdict, Summary: rep.Summary(), VactlVersion: cluster.ReadBuildInfo().Version}
 		if err := c.RecordLoadtest(wctx, ns, rec); err != nil {
-			fmt.Fprintf(errOut, "warning: %v\n", c.Explain(err))
+			fmt.Fprintf(errOut, "warning: the record was NOT written (vactl check will not see this run; patch on namespace %s is needed): %v\n", ns, c.Explain(err))
 		} else {
 			fmt.Fprintf(errOut, "recorded on namespace %s (%s): %s\n", ns, cluster.LoadtestAnnotation, rep.Verdict)
-		}
-	}
-	if o.png != "" {
-		if err := writeLoadtestPNG(o.png, rep, o.gatewayDep, o.workerDep); err != nil {
-			return err
 		}
 	}
 	switch o.output {
@@ -383,20 +401,42 @@ func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error 
 	if err != nil {
 		return err
 	}
+	// the chart after the report: a failure here costs the chart only
+	if pngFile != nil {
+		f := pngFile
+		pngFile = nil
+		if err := writeLoadtestPNG(f, rep, o.gatewayDep, o.workerDep); err != nil {
+			return err
+		}
+	}
 	if rep.Verdict != "pass" {
 		return &ExitError{Code: ExitFailure}
 	}
 	return nil
 }
 
-func writeLoadtestPNG(path string, rep *loadtest.Report, gw, worker string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
+// probeNamespace reads the Namespace before any load is sent: a cluster
+// that cannot be reached ends the run here. The Namespace is cluster-scoped,
+// so a user bound to a Role in it alone is Forbidden to get it: that only
+// means the record may not be written at the end, not that the load test
+// cannot run.
+func probeNamespace(ctx context.Context, c *cluster.Client, ns string, errOut io.Writer) error {
+	_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if apierrors.IsForbidden(err) {
+		fmt.Fprintf(errOut, "warning: %v; running anyway (recording the verdict on the namespace may fail)\n", c.Explain(err))
+		return nil
 	}
+	return c.Explain(err)
+}
+
+// writeLoadtestPNG writes the chart to f, opened before the run.
+func writeLoadtestPNG(f *os.File, rep *loadtest.Report, gw, worker string) error {
 	if err := loadtest.WritePNG(f, rep, gw, worker); err != nil {
 		f.Close()
-		return fmt.Errorf("--png %s: %w", path, err)
+		return fmt.Errorf("--png %s: %w", f.Name(), err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--png %s: %w", f.Name(), err)
+	}
+	return nil
 }

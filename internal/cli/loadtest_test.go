@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -8,6 +9,13 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/voiceassist/autoscaling/internal/cluster"
 	"github.com/voiceassist/autoscaling/internal/server"
 	"github.com/voiceassist/autoscaling/internal/testenv"
 )
@@ -34,6 +42,8 @@ func TestLoadtestUsageErrors(t *testing.T) {
 		{[]string{"api", "--url", "http://127.0.0.1:1", "--disrupt", "evict-one"}, "--disrupt needs a cluster"},
 		{[]string{"worker", "--url", "http://127.0.0.1:1", "-o", "csv"}, `-o "csv"`},
 		{[]string{"nosuch"}, "unknown command"},
+		{[]string{"api", "--url", "http://127.0.0.1:1", "--env", "prood"}, `--env "prood": want one of dev, staging, prod`},
+		{[]string{"api", "--url", "http://127.0.0.1:1", "--png", filepath.Join(t.TempDir(), "no", "such", "dir", "x.png")}, "--png: open"},
 	} {
 		_, stderr, code := runIn(t, "", append([]string{"loadtest"}, c.args...)...)
 		if code != ExitUsage || !strings.Contains(stderr, c.want) {
@@ -75,5 +85,29 @@ func TestLoadtestURL(t *testing.T) {
 	out, _, code = runIn(t, "", "loadtest", "api", "--url", gw.URL, "--rate", "5", "--duration", "1s", "--mix", "1s", "--slo", "p50=1us")
 	if code != ExitFailure || !strings.Contains(out, "verdict: fail") || !strings.Contains(out, "SLO p50<=1µs missed") {
 		t.Errorf("unmeetable SLO: exit %d\n%s", code, out)
+	}
+}
+
+// TestLoadtestNamespaceForbidden: a user bound to a Role in the namespace
+// alone is Forbidden to get the cluster-scoped Namespace; the load test
+// still runs (client-go's fake clientset: the e2e cluster runs as admin).
+func TestLoadtestNamespaceForbidden(t *testing.T) {
+	kube := fake.NewClientset()
+	kube.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, cluster.Namespace, nil)
+	})
+	c := &cluster.Client{Kube: kube, Host: "https://fake.invalid"}
+	var errOut strings.Builder
+	if err := probeNamespace(context.Background(), c, cluster.Namespace, &errOut); err != nil {
+		t.Fatalf("probeNamespace: %v (Forbidden must not stop the load test)", err)
+	}
+	if !strings.Contains(errOut.String(), "recording the verdict on the namespace may fail") {
+		t.Errorf("stderr %q: want the warning about the record", errOut.String())
+	}
+	kube.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewUnauthorized("expired")
+	})
+	if err := probeNamespace(context.Background(), c, cluster.Namespace, &errOut); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("Unauthorized: %v, want the explained 401", err)
 	}
 }

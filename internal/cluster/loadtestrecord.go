@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -76,6 +77,13 @@ func (c *Client) LastLoadtest(ctx context.Context, ns string) (rec LoadtestRecor
 	if err != nil {
 		return rec, false, fmt.Errorf("namespace %s: %w", ns, err)
 	}
+	return LoadtestOf(n)
+}
+
+// LoadtestOf reads the record on Namespace n, as LastLoadtest does, for a
+// caller that already got the Namespace.
+func LoadtestOf(n *corev1.Namespace) (rec LoadtestRecord, ok bool, err error) {
+	ns := n.Name
 	val, ok := n.Annotations[LoadtestAnnotation]
 	if !ok {
 		return rec, false, nil

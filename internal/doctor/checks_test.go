@@ -140,6 +140,15 @@ func TestOOMKilledGateway(t *testing.T) {
 	s.Pods[0].Spec.Containers[0].Resources.Limits[corev1.ResourceMemory] = qty("1536Mi")
 	r = Diagnose(s)
 	mustFind(t, r, CheckPods, Warning, "VPA voiceassist-server-vpa upper bound for server: memory 2Gi", "a 2Gi limit passes the LimitRange and the ResourceQuota")
+	// Rules that could not be read pass nothing: "not checked".
+	s.LimitRanges, s.Quotas = nil, nil
+	s.LimitRangesErr = errors.New(`list LimitRanges in voiceassist: limitranges is forbidden`)
+	s.QuotasErr = errors.New(`list ResourceQuotas in voiceassist: resourcequotas is forbidden`)
+	r = Diagnose(s)
+	f = mustFind(t, r, CheckPods, Warning, "a 2Gi limit: not checked: list LimitRanges in voiceassist: limitranges is forbidden; list ResourceQuotas in voiceassist: resourcequotas is forbidden")
+	if ev := strings.Join(f.Evidence, "\n"); strings.Contains(ev, "passes") {
+		t.Errorf("unread LimitRange and quota, yet: %s", ev)
+	}
 }
 
 func TestEvicted(t *testing.T) {

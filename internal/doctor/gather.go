@@ -81,9 +81,13 @@ func Gather(ctx context.Context, c Clients, namespace string) (*Snapshot, error)
 	}
 	if l, err := k.CoreV1().LimitRanges(namespace).List(ctx, metav1.ListOptions{}); err == nil {
 		s.LimitRanges = l.Items
+	} else {
+		s.LimitRangesErr = fmt.Errorf("list LimitRanges in %s: %w", namespace, err)
 	}
 	if l, err := k.CoreV1().ResourceQuotas(namespace).List(ctx, metav1.ListOptions{}); err == nil {
 		s.Quotas = l.Items
+	} else {
+		s.QuotasErr = fmt.Errorf("list ResourceQuotas in %s: %w", namespace, err)
 	}
 	if l, err := k.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
 		s.Nodes = l.Items // cluster-scoped: a namespaced user may not read them

@@ -127,16 +127,32 @@ func (s *Snapshot) oomFinding(p *corev1.Pod, cs corev1.ContainerStatus, t *corev
 	}
 	var fix []string
 	if dep != nil && c != nil {
+		// what could not be read is not checked, and nothing passes it
+		var unchecked []string
+		for _, err := range []error{s.LimitRangesErr, s.QuotasErr} {
+			if err != nil {
+				unchecked = append(unchecked, err.Error())
+			}
+		}
+		notChecked := ""
+		if len(unchecked) > 0 {
+			notChecked = "not checked: " + strings.Join(unchecked, "; ")
+		}
 		for _, q := range cands {
 			probs := s.raiseLimitProblems(dep, cs.Name, request, q)
 			what := fmt.Sprintf("a %s limit", q.String())
 			if q.Cmp(specExampleLimit) == 0 && dep.Name == specExampleDeployment {
 				what += " (the original README's kubectl patch example)"
 			}
-			if len(probs) == 0 {
+			switch {
+			case len(probs) == 0 && notChecked == "":
 				ev = append(ev, what+" passes the LimitRange and the ResourceQuota")
-			} else {
+			case len(probs) == 0:
+				ev = append(ev, what+": "+notChecked)
+			case notChecked == "":
 				ev = append(ev, what+" breaks: "+strings.Join(probs, "; "))
+			default:
+				ev = append(ev, what+" breaks: "+strings.Join(probs, "; ")+"; "+notChecked)
 			}
 		}
 		fix = append(fix, fmt.Sprintf("raise the memory request and limit of %s together in the environment's overlay (limit ≤ the LimitRange's ratio × request, quota ≥ (maxReplicas + 1) × limit), check with vactl lint --env <env>, apply, commit; a leak only spaces the kills out: roll back the release", cs.Name))

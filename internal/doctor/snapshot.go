@@ -48,6 +48,9 @@ type Snapshot struct {
 	Nodes        []corev1.Node
 	LimitRanges  []corev1.LimitRange
 	Quotas       []corev1.ResourceQuota
+	// LimitRangesErr, QuotasErr: why they could not be listed; advice
+	// that needs them says "not checked" instead of passing.
+	LimitRangesErr, QuotasErr error
 
 	// PodUsage is metrics.k8s.io's current use per pod and container;
 	// PodUsageErr is set when the API could not be read.

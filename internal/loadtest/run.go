@@ -121,7 +121,13 @@ const noPodURL = "http://127.0.0.1:1/no-ready-pod"
 // report. Cancelling ctx (Ctrl-C) stops the load and the cool-down at
 // once; the report covers what ran and says it was interrupted.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
+	ownClient := cfg.Client == nil
 	cfg.defaults()
+	if ownClient {
+		// the transport Run made is Run's to close: its keep-alive
+		// connections would otherwise stay open for IdleConnTimeout
+		defer cfg.Client.CloseIdleConnections()
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -131,7 +137,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 
-	var wg sync.WaitGroup
+	// wg: every goroutine of the run; attacks: the load's alone, so the
+	// load's end is their signal, not a poll
+	var wg, attacks sync.WaitGroup
 	var apiPacer, jobPacer vegeta.Pacer
 	if cfg.api() {
 		p := newPacer(cfg.Shape.Duration, func(t float64) float64 {
@@ -163,11 +171,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	if apiPacer != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); r.attack(loadCtx, apiPacer, "/v1/analyze", r.analyzed) }()
+		attacks.Add(1)
+		go func() { defer wg.Done(); defer attacks.Done(); r.attack(loadCtx, apiPacer, "/v1/analyze", r.analyzed) }()
 	}
 	if jobPacer != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); r.attack(loadCtx, jobPacer, "/v1/jobs", r.accepted) }()
+		attacks.Add(1)
+		go func() { defer wg.Done(); defer attacks.Done(); r.attack(loadCtx, jobPacer, "/v1/jobs", r.accepted) }()
 		wg.Add(1)
 		go func() { defer wg.Done(); r.follow(ctx) }()
 	}
@@ -186,7 +196,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		close(disrupted)
 	}
 
-	r.waitLoad(loadCtx, cfg.Shape.Duration)
+	// every attack ends at its pacer's end or, once loadCtx is cancelled
+	// (Ctrl-C), at once: attack stops its attacker then
+	attacks.Wait()
 	stopLoad()
 	r.mu.Lock()
 	r.loadEnd = time.Since(start)
@@ -230,7 +242,6 @@ type run struct {
 	cluster     map[int64]*ClusterSample
 	disruptions []Disruption
 	loadEnd     time.Duration
-	attacksDone int
 }
 
 // attack runs one vegeta attack to its end (the pacer's) or ctx's.
@@ -268,9 +279,6 @@ func (r *run) attack(ctx context.Context, p vegeta.Pacer, path string, check fun
 		check(x)
 	}
 	close(done)
-	r.mu.Lock()
-	r.attacksDone++
-	r.mu.Unlock()
 }
 
 // failure classifies a result that is not a 2xx; "" for a 2xx.
@@ -328,41 +336,6 @@ func (r *run) accepted(x *vegeta.Result) string {
 		r.jobRec.inFlight(r.jobRec.sec(time.Now()), r.fol.pending())
 	}
 	return kind
-}
-
-// waitLoad returns when every attack has ended or ctx has.
-func (r *run) waitLoad(ctx context.Context, d time.Duration) {
-	want := 0
-	if r.apiOffered != nil {
-		want++
-	}
-	if r.jobOffered != nil {
-		want++
-	}
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		r.mu.Lock()
-		done := r.attacksDone >= want
-		r.mu.Unlock()
-		if done {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			// wait for the attacks to stop, which Stop makes quick
-			for {
-				r.mu.Lock()
-				done := r.attacksDone >= want
-				r.mu.Unlock()
-				if done {
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		case <-t.C:
-		}
-	}
 }
 
 // cooldown is the configured cool-down, or the live HPAs'.
