@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/voiceassist/autoscaling/internal/kube"
 )
@@ -195,21 +196,12 @@ func backendFix(name string, st *APIServiceState) string {
 		}
 	}
 	for i := range st.Pods {
-		if !podReady(&st.Pods[i]) {
+		if !podutils.IsPodReady(&st.Pods[i]) {
 			p := &st.Pods[i]
 			return fmt.Sprintf("pod %s/%s is not ready: read kubectl logs -n %s %s and kubectl describe pod -n %s %s", p.Namespace, p.Name, p.Namespace, p.Name, p.Namespace, p.Name)
 		}
 	}
 	return fmt.Sprintf("bring %s back (runbook VoiceAssistMetricsAPIUnavailable); with a running pod, FailedDiscoveryCheck is usually a network policy or a certificate between kube-apiserver and the pod", provider(name))
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // podState is "Running, Ready" or "Running, not ready (server: CrashLoopBackOff, 5 restarts)".
@@ -218,7 +210,7 @@ func podState(p *corev1.Pod) string {
 	if p.DeletionTimestamp != nil {
 		s += ", terminating"
 	}
-	if podReady(p) {
+	if podutils.IsPodReady(p) {
 		return s + ", ready"
 	}
 	s += ", not ready"

@@ -149,19 +149,7 @@ func (w *Watcher) external(ctx context.Context, hpas []autoscalingv2.HorizontalP
 }
 
 func targetValue(m autoscalingv2.MetricSpec) (float64, string) {
-	var t *autoscalingv2.MetricTarget
-	switch {
-	case m.Resource != nil:
-		t = &m.Resource.Target
-	case m.ContainerResource != nil:
-		t = &m.ContainerResource.Target
-	case m.Pods != nil:
-		t = &m.Pods.Target
-	case m.Object != nil:
-		t = &m.Object.Target
-	case m.External != nil:
-		t = &m.External.Target
-	}
+	t := kube.MetricSpecTarget(m)
 	switch {
 	case t == nil:
 		return 0, ""
@@ -176,19 +164,7 @@ func targetValue(m autoscalingv2.MetricSpec) (float64, string) {
 }
 
 func currentValue(m autoscalingv2.MetricStatus) (float64, bool) {
-	var v *autoscalingv2.MetricValueStatus
-	switch {
-	case m.Resource != nil:
-		v = &m.Resource.Current
-	case m.ContainerResource != nil:
-		v = &m.ContainerResource.Current
-	case m.Pods != nil:
-		v = &m.Pods.Current
-	case m.Object != nil:
-		v = &m.Object.Current
-	case m.External != nil:
-		v = &m.External.Current
-	}
+	v := kube.MetricCurrent(m)
 	switch {
 	case v == nil:
 		return 0, false
