@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/voiceassist/autoscaling/internal/cluster"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -35,8 +36,7 @@ type Clients struct {
 }
 
 var (
-	apiServiceGVR = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
-	vpaGVR        = schema.GroupVersionResource{Group: "autoscaling.k8s.io", Version: "v1", Resource: "verticalpodautoscalers"}
+	vpaGVR = schema.GroupVersionResource{Group: "autoscaling.k8s.io", Version: "v1", Resource: "verticalpodautoscalers"}
 )
 
 // metricsTimeout bounds each metrics API request (the clients of
@@ -158,17 +158,14 @@ func fromUnstructured(obj map[string]any, into any) error {
 }
 
 func gatherAPIService(ctx context.Context, c Clients, name string) (*APIServiceState, error) {
-	u, err := c.Dynamic.Resource(apiServiceGVR).Get(ctx, name, metav1.GetOptions{})
+	a, err := cluster.GetAPIService(ctx, c.Dynamic, name)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get APIService %s: %w", name, err)
 	}
-	st := &APIServiceState{}
-	if err := fromUnstructured(u.Object, &st.APIService); err != nil {
-		return nil, fmt.Errorf("APIService %s: %w", name, err)
-	}
+	st := &APIServiceState{APIService: *a}
 	ref := st.APIService.Spec.Service
 	if ref == nil {
 		return st, nil

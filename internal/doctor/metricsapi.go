@@ -11,6 +11,7 @@ import (
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	"k8s.io/kubectl/pkg/util/podutils"
 
+	"github.com/voiceassist/autoscaling/internal/cluster"
 	"github.com/voiceassist/autoscaling/internal/kube"
 )
 
@@ -41,22 +42,13 @@ func provider(apiService string) string {
 	return "Prometheus Adapter"
 }
 
-func availableCondition(a *apiregistrationv1.APIService) *apiregistrationv1.APIServiceCondition {
-	for i := range a.Status.Conditions {
-		if a.Status.Conditions[i].Type == apiregistrationv1.Available {
-			return &a.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
 // apiAvailable is true when the APIService is registered and Available.
 func (s *Snapshot) apiAvailable(name string) bool {
 	st := s.APIServices[name]
 	if st == nil {
 		return false
 	}
-	c := availableCondition(&st.APIService)
+	c := cluster.AvailableCondition(&st.APIService)
 	return c != nil && c.Status == apiregistrationv1.ConditionTrue
 }
 
@@ -93,7 +85,7 @@ func checkMetricsAPIs(s *Snapshot) []Finding {
 			})
 			continue
 		}
-		c := availableCondition(&st.APIService)
+		c := cluster.AvailableCondition(&st.APIService)
 		if c != nil && c.Status == apiregistrationv1.ConditionTrue {
 			continue
 		}
