@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -359,14 +360,16 @@ func (r reader) read(m *autoscalingv2.MetricSpec, podSel labels.Selector) Metric
 			q.Set("labelSelector", msel.String())
 		}
 		rd.Query = rawPath("/apis/external.metrics.k8s.io/v1beta1/namespaces/"+r.ns+"/"+m.External.Metric.Name, q)
-		l, err := r.external.NamespacedMetrics(r.ns).List(m.External.Metric.Name, msel)
-		if err != nil {
+		sum, err := cluster.ReadExternalSum(r.external, r.ns, m.External.Metric.Name, msel)
+		switch {
+		case errors.Is(err, cluster.ErrNoExternalSeries):
+			rd.Err = fmt.Errorf("unable to get external metric %s/%s/%s: %w", r.ns, m.External.Metric.Name, msel, err)
+			return rd
+		case err != nil:
 			rd.Err = fmt.Errorf("unable to fetch metrics from external metrics API: %w", err)
 			return rd
 		}
-		for _, it := range l.Items {
-			rd.ExternalValues = append(rd.ExternalValues, it.Value.MilliValue())
-		}
+		rd.ExternalValues = []int64{sum.Value.MilliValue()}
 	}
 	return rd
 }

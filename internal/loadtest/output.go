@@ -295,8 +295,8 @@ func writeTimelineTable(b *strings.Builder, r *Report, md bool) {
 			cell := "-"
 			if s.Cluster != nil {
 				for _, x := range s.Cluster.External {
-					if x.Metric == e && x.Error == "" {
-						cell = fmt.Sprintf("%g", x.Value)
+					if x.Metric == e && x.Value != nil {
+						cell = fmt.Sprintf("%g", *x.Value)
 					}
 				}
 			}

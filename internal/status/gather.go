@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -456,26 +457,18 @@ func gatherExternal(ctx context.Context, src Sources, ns string, hpas []autoscal
 // readExternal reads one External metric as the HPA controller does: the
 // values of every series for the selector, summed.
 func readExternal(src Sources, ns string, m *ExternalMetric, sel labels.Selector) {
-	l, err := src.External.NamespacedMetrics(ns).List(m.Name, sel)
-	if err != nil {
+	r, err := cluster.ReadExternalSum(src.External, ns, m.Name, sel)
+	m.Series = r.Series
+	switch {
+	case errors.Is(err, cluster.ErrNoExternalSeries):
+		m.Error = "no series for this selector: the HPA fails this metric (FailedGetExternalMetric) and does not scale down"
+		return
+	case err != nil:
 		m.Error = src.Cluster.Explain(err).Error()
 		return
 	}
-	m.Series = len(l.Items)
-	if len(l.Items) == 0 {
-		m.Error = "no series for this selector: the HPA fails this metric (FailedGetExternalMetric) and does not scale down"
-		return
-	}
-	var sum resource.Quantity
-	var newest time.Time
-	for _, it := range l.Items {
-		sum.Add(it.Value)
-		if it.Timestamp.After(newest) {
-			newest = it.Timestamp.Time
-		}
-	}
-	m.Value = &sum
-	m.Timestamp = conditionTime(metav1.NewTime(newest))
+	m.Value = &r.Value
+	m.Timestamp = conditionTime(metav1.NewTime(r.Newest))
 }
 
 func lastSeen(e *corev1.Event) time.Time {
