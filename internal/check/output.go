@@ -1,19 +1,11 @@
 package check
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 )
-
-// WriteJSON writes the report as one JSON document.
-func WriteJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
 
 // WriteText writes the report for a terminal: one block per item.
 func WriteText(w io.Writer, r *Report) error {

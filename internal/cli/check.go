@@ -113,7 +113,7 @@ func (o *checkOptions) run(streams IOStreams) error {
 		Vactl: cluster.ReadBuildInfo().String(), Items: check.Evaluate(in)}
 	switch o.output {
 	case outputJSON:
-		err = check.WriteJSON(streams.Out, rep)
+		err = writeData(streams.Out, rep, "json")
 	case outputMarkdown:
 		err = check.WriteMarkdown(streams.Out, rep)
 	default:

@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/metrics/pkg/client/external_metrics"
-	"sigs.k8s.io/yaml"
 
 	"github.com/voiceassist/autoscaling/internal/cluster"
 	"github.com/voiceassist/autoscaling/internal/loadtest"
@@ -383,16 +382,8 @@ func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error 
 		}
 	}
 	switch o.output {
-	case outputJSON:
-		err = loadtest.WriteJSON(out, rep)
-	case outputYAML:
-		var b strings.Builder
-		if err = loadtest.WriteJSON(&b, rep); err == nil {
-			var y []byte
-			if y, err = yaml.JSONToYAML([]byte(b.String())); err == nil {
-				_, err = out.Write(y)
-			}
-		}
+	case outputJSON, outputYAML:
+		err = writeData(out, rep, o.output)
 	case outputMarkdown:
 		err = loadtest.WriteMarkdown(out, rep)
 	default:

@@ -71,26 +71,9 @@ func hpaStatus(u *unstructured.Unstructured, strict bool) (*status.Result, error
 func UnknownMetrics(h *autoscalingv2.HorizontalPodAutoscaler) []string {
 	var out []string
 	for i, m := range h.Spec.Metrics {
-		if i >= len(h.Status.CurrentMetrics) || !hasValue(h.Status.CurrentMetrics[i]) {
+		if i >= len(h.Status.CurrentMetrics) || kube.MetricCurrent(h.Status.CurrentMetrics[i]) == nil {
 			out = append(out, kube.MetricKey(m))
 		}
 	}
 	return out
-}
-
-func hasValue(m autoscalingv2.MetricStatus) bool {
-	var v *autoscalingv2.MetricValueStatus
-	switch {
-	case m.Resource != nil:
-		v = &m.Resource.Current
-	case m.ContainerResource != nil:
-		v = &m.ContainerResource.Current
-	case m.Pods != nil:
-		v = &m.Pods.Current
-	case m.Object != nil:
-		v = &m.Object.Current
-	case m.External != nil:
-		v = &m.External.Current
-	}
-	return v != nil && (v.AverageUtilization != nil || v.AverageValue != nil || v.Value != nil)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -282,25 +284,21 @@ func (c *Client) ServedObjects(objs []*unstructured.Unstructured) ([]*unstructur
 // apiServiceAvailable reports whether the APIService exists with
 // Available=True, and why not.
 func (c *Client) apiServiceAvailable(ctx context.Context, name string) (bool, string, error) {
-	gvr := schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
-	u, err := c.Dynamic.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
+	a, err := GetAPIService(ctx, c.Dynamic, name)
 	if apierrors.IsNotFound(err) {
 		return false, "no APIService " + name, nil
 	}
 	if err != nil {
 		return false, "", c.Explain(err)
 	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, x := range conds {
-		m, _ := x.(map[string]any)
-		if m["type"] == "Available" {
-			if m["status"] == "True" {
-				return true, "APIService " + name + " Available", nil
-			}
-			return false, fmt.Sprintf("APIService %s Available=%v %v: %v", name, m["status"], m["reason"], m["message"]), nil
-		}
+	cond := AvailableCondition(a)
+	switch {
+	case cond == nil:
+		return false, "APIService " + name + " has no Available condition", nil
+	case cond.Status == apiregistrationv1.ConditionTrue:
+		return true, "APIService " + name + " Available", nil
 	}
-	return false, "APIService " + name + " has no Available condition", nil
+	return false, fmt.Sprintf("APIService %s Available=%s %s: %s", name, cond.Status, cond.Reason, cond.Message), nil
 }
 
 // hpaMetricNames lists the metric names of the given type (Pods, External)

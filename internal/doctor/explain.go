@@ -330,20 +330,7 @@ func statusValue(h *autoscalingv2.HorizontalPodAutoscaler, i int) string {
 	if i >= len(h.Status.CurrentMetrics) {
 		return "<unknown>"
 	}
-	m := h.Status.CurrentMetrics[i]
-	var v *autoscalingv2.MetricValueStatus
-	switch {
-	case m.Resource != nil:
-		v = &m.Resource.Current
-	case m.ContainerResource != nil:
-		v = &m.ContainerResource.Current
-	case m.Pods != nil:
-		v = &m.Pods.Current
-	case m.Object != nil:
-		v = &m.Object.Current
-	case m.External != nil:
-		v = &m.External.Current
-	}
+	v := kube.MetricCurrent(h.Status.CurrentMetrics[i])
 	switch {
 	case v == nil:
 		return "<unknown>"

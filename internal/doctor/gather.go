@@ -2,10 +2,12 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
 
+	"github.com/voiceassist/autoscaling/internal/cluster"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -35,8 +37,7 @@ type Clients struct {
 }
 
 var (
-	apiServiceGVR = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
-	vpaGVR        = schema.GroupVersionResource{Group: "autoscaling.k8s.io", Version: "v1", Resource: "verticalpodautoscalers"}
+	vpaGVR = schema.GroupVersionResource{Group: "autoscaling.k8s.io", Version: "v1", Resource: "verticalpodautoscalers"}
 )
 
 // metricsTimeout bounds each metrics API request (the clients of
@@ -162,17 +163,14 @@ func fromUnstructured(obj map[string]any, into any) error {
 }
 
 func gatherAPIService(ctx context.Context, c Clients, name string) (*APIServiceState, error) {
-	u, err := c.Dynamic.Resource(apiServiceGVR).Get(ctx, name, metav1.GetOptions{})
+	a, err := cluster.GetAPIService(ctx, c.Dynamic, name)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get APIService %s: %w", name, err)
 	}
-	st := &APIServiceState{}
-	if err := fromUnstructured(u.Object, &st.APIService); err != nil {
-		return nil, fmt.Errorf("APIService %s: %w", name, err)
-	}
+	st := &APIServiceState{APIService: *a}
 	ref := st.APIService.Spec.Service
 	if ref == nil {
 		return st, nil
@@ -366,14 +364,16 @@ func (r reader) read(m *autoscalingv2.MetricSpec, podSel labels.Selector) Metric
 			q.Set("labelSelector", msel.String())
 		}
 		rd.Query = rawPath("/apis/external.metrics.k8s.io/v1beta1/namespaces/"+r.ns+"/"+m.External.Metric.Name, q)
-		l, err := r.external.NamespacedMetrics(r.ns).List(m.External.Metric.Name, msel)
-		if err != nil {
+		sum, err := cluster.ReadExternalSum(r.external, r.ns, m.External.Metric.Name, msel)
+		switch {
+		case errors.Is(err, cluster.ErrNoExternalSeries):
+			rd.Err = fmt.Errorf("unable to get external metric %s/%s/%s: %w", r.ns, m.External.Metric.Name, msel, err)
+			return rd
+		case err != nil:
 			rd.Err = fmt.Errorf("unable to fetch metrics from external metrics API: %w", err)
 			return rd
 		}
-		for _, it := range l.Items {
-			rd.ExternalValues = append(rd.ExternalValues, it.Value.MilliValue())
-		}
+		rd.ExternalValues = []int64{sum.Value.MilliValue()}
 	}
 	return rd
 }

@@ -9,7 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+	"k8s.io/kubectl/pkg/util/podutils"
 
+	"github.com/voiceassist/autoscaling/internal/cluster"
 	"github.com/voiceassist/autoscaling/internal/kube"
 )
 
@@ -40,22 +42,13 @@ func provider(apiService string) string {
 	return "Prometheus Adapter"
 }
 
-func availableCondition(a *apiregistrationv1.APIService) *apiregistrationv1.APIServiceCondition {
-	for i := range a.Status.Conditions {
-		if a.Status.Conditions[i].Type == apiregistrationv1.Available {
-			return &a.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
 // apiAvailable is true when the APIService is registered and Available.
 func (s *Snapshot) apiAvailable(name string) bool {
 	st := s.APIServices[name]
 	if st == nil {
 		return false
 	}
-	c := availableCondition(&st.APIService)
+	c := cluster.AvailableCondition(&st.APIService)
 	return c != nil && c.Status == apiregistrationv1.ConditionTrue
 }
 
@@ -92,7 +85,7 @@ func checkMetricsAPIs(s *Snapshot) []Finding {
 			})
 			continue
 		}
-		c := availableCondition(&st.APIService)
+		c := cluster.AvailableCondition(&st.APIService)
 		if c != nil && c.Status == apiregistrationv1.ConditionTrue {
 			continue
 		}
@@ -195,21 +188,12 @@ func backendFix(name string, st *APIServiceState) string {
 		}
 	}
 	for i := range st.Pods {
-		if !podReady(&st.Pods[i]) {
+		if !podutils.IsPodReady(&st.Pods[i]) {
 			p := &st.Pods[i]
 			return fmt.Sprintf("pod %s/%s is not ready: read kubectl logs -n %s %s and kubectl describe pod -n %s %s", p.Namespace, p.Name, p.Namespace, p.Name, p.Namespace, p.Name)
 		}
 	}
 	return fmt.Sprintf("bring %s back (runbook VoiceAssistMetricsAPIUnavailable); with a running pod, FailedDiscoveryCheck is usually a network policy or a certificate between kube-apiserver and the pod", provider(name))
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // podState is "Running, Ready" or "Running, not ready (server: CrashLoopBackOff, 5 restarts)".
@@ -218,7 +202,7 @@ func podState(p *corev1.Pod) string {
 	if p.DeletionTimestamp != nil {
 		s += ", terminating"
 	}
-	if podReady(p) {
+	if podutils.IsPodReady(p) {
 		return s + ", ready"
 	}
 	s += ", not ready"

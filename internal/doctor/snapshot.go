@@ -100,7 +100,7 @@ type MetricRead struct {
 	PodValues map[string]Sample
 	// ObjectValue (Object metrics), milli-units.
 	ObjectValue int64
-	// ExternalValues (External metrics), one per series, milli-units.
+	// ExternalValues (External metrics): the series' sum, milli-units.
 	ExternalValues []int64
 	// Err is the API's error. An empty answer is not an error here: the
 	// analysis applies upstream's rule for it.

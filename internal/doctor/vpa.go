@@ -3,6 +3,8 @@ package doctor
 import (
 	"fmt"
 	"time"
+
+	"k8s.io/kubectl/pkg/util/podutils"
 )
 
 // vpaDataPeriod is how long the original README says a VPA needs before its
@@ -21,7 +23,7 @@ func checkVPAs(s *Snapshot) []Finding {
 	}
 	var recReady []string
 	for i := range s.VPARecommenders {
-		if podReady(&s.VPARecommenders[i]) {
+		if podutils.IsPodReady(&s.VPARecommenders[i]) {
 			recReady = append(recReady, s.VPARecommenders[i].Name)
 		}
 	}

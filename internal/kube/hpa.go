@@ -42,19 +42,8 @@ func MetricKey(m autoscalingv2.MetricSpec) string {
 // MetricTarget returns a metric's target as "Utilization 70",
 // "AverageValue 100" or "Value 60".
 func MetricTarget(m autoscalingv2.MetricSpec) string {
-	var t *autoscalingv2.MetricTarget
-	switch {
-	case m.Resource != nil:
-		t = &m.Resource.Target
-	case m.ContainerResource != nil:
-		t = &m.ContainerResource.Target
-	case m.Pods != nil:
-		t = &m.Pods.Target
-	case m.Object != nil:
-		t = &m.Object.Target
-	case m.External != nil:
-		t = &m.External.Target
-	default:
+	t := MetricSpecTarget(m)
+	if t == nil {
 		return "?"
 	}
 	switch t.Type {
@@ -72,6 +61,47 @@ func MetricTarget(m autoscalingv2.MetricSpec) string {
 		}
 	}
 	return string(t.Type) + " ?"
+}
+
+// MetricSpecTarget is the target of whichever source a metric spec sets,
+// nil when it sets none.
+func MetricSpecTarget(m autoscalingv2.MetricSpec) *autoscalingv2.MetricTarget {
+	switch {
+	case m.Resource != nil:
+		return &m.Resource.Target
+	case m.ContainerResource != nil:
+		return &m.ContainerResource.Target
+	case m.Pods != nil:
+		return &m.Pods.Target
+	case m.Object != nil:
+		return &m.Object.Target
+	case m.External != nil:
+		return &m.External.Target
+	}
+	return nil
+}
+
+// MetricCurrent is a status.currentMetrics entry's current value (a copy),
+// nil when it has none: the controller could not read the metric, which
+// `kubectl get hpa` shows as <unknown>.
+func MetricCurrent(m autoscalingv2.MetricStatus) *autoscalingv2.MetricValueStatus {
+	var v *autoscalingv2.MetricValueStatus
+	switch {
+	case m.Resource != nil:
+		v = &m.Resource.Current
+	case m.ContainerResource != nil:
+		v = &m.ContainerResource.Current
+	case m.Pods != nil:
+		v = &m.Pods.Current
+	case m.Object != nil:
+		v = &m.Object.Current
+	case m.External != nil:
+		v = &m.External.Current
+	}
+	if v == nil || (v.AverageUtilization == nil && v.AverageValue == nil && v.Value == nil) {
+		return nil
+	}
+	return v.DeepCopy()
 }
 
 // DescribeRules writes a scaling direction's rules in one line:

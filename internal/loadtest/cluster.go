@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/metrics/pkg/client/external_metrics"
 
+	"github.com/voiceassist/autoscaling/internal/cluster"
 	"github.com/voiceassist/autoscaling/internal/hpa"
 	"github.com/voiceassist/autoscaling/internal/kube"
 )
@@ -54,10 +55,13 @@ type MetricValue struct {
 // ExternalValue is one External metric's value (the sum over the series
 // its selector matches).
 type ExternalValue struct {
-	Metric   string  `json:"metric"`
-	Selector string  `json:"selector,omitempty"`
-	Value    float64 `json:"value"`
-	Error    string  `json:"error,omitempty"`
+	Metric   string `json:"metric"`
+	Selector string `json:"selector,omitempty"`
+	// Value is null when the metric is unknown: the read failed or
+	// matched no series, which the HPA treats as a failed read.
+	Value  *float64 `json:"value"`
+	Series int      `json:"series"`
+	Error  string   `json:"error,omitempty"`
 }
 
 // Watcher samples the HPAs of a namespace, their targets and External
@@ -134,13 +138,13 @@ func (w *Watcher) external(ctx context.Context, hpas []autoscalingv2.HorizontalP
 			}
 			seen[key] = true
 			ev := ExternalValue{Metric: m.External.Metric.Name, Selector: sel.String()}
-			vl, err := w.External.NamespacedMetrics(w.Namespace).List(m.External.Metric.Name, sel)
+			sum, err := cluster.ReadExternalSum(w.External, w.Namespace, m.External.Metric.Name, sel)
+			ev.Series = sum.Series
 			if err != nil {
 				ev.Error = err.Error()
 			} else {
-				for _, v := range vl.Items {
-					ev.Value += v.Value.AsApproximateFloat64()
-				}
+				v := sum.Value.AsApproximateFloat64()
+				ev.Value = &v
 			}
 			out = append(out, ev)
 		}
@@ -149,19 +153,7 @@ func (w *Watcher) external(ctx context.Context, hpas []autoscalingv2.HorizontalP
 }
 
 func targetValue(m autoscalingv2.MetricSpec) (float64, string) {
-	var t *autoscalingv2.MetricTarget
-	switch {
-	case m.Resource != nil:
-		t = &m.Resource.Target
-	case m.ContainerResource != nil:
-		t = &m.ContainerResource.Target
-	case m.Pods != nil:
-		t = &m.Pods.Target
-	case m.Object != nil:
-		t = &m.Object.Target
-	case m.External != nil:
-		t = &m.External.Target
-	}
+	t := kube.MetricSpecTarget(m)
 	switch {
 	case t == nil:
 		return 0, ""
@@ -176,19 +168,7 @@ func targetValue(m autoscalingv2.MetricSpec) (float64, string) {
 }
 
 func currentValue(m autoscalingv2.MetricStatus) (float64, bool) {
-	var v *autoscalingv2.MetricValueStatus
-	switch {
-	case m.Resource != nil:
-		v = &m.Resource.Current
-	case m.ContainerResource != nil:
-		v = &m.ContainerResource.Current
-	case m.Pods != nil:
-		v = &m.Pods.Current
-	case m.Object != nil:
-		v = &m.Object.Current
-	case m.External != nil:
-		v = &m.External.Current
-	}
+	v := kube.MetricCurrent(m)
 	switch {
 	case v == nil:
 		return 0, false

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/util/podutils"
 	"k8s.io/utils/ptr"
 )
 
@@ -99,7 +100,7 @@ func (d *Disruptor) once(ctx context.Context) Disruption {
 	}
 	var ready []corev1.Pod
 	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil && podReady(&p) {
+		if p.DeletionTimestamp == nil && podutils.IsPodReady(&p) {
 			ready = append(ready, p)
 		}
 	}
@@ -124,13 +125,4 @@ func (d *Disruptor) once(ctx context.Context) Disruption {
 		r.Message = err.Error()
 	}
 	return r
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

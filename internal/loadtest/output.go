@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,13 +9,6 @@ import (
 
 	"github.com/voiceassist/autoscaling/internal/sim"
 )
-
-// WriteJSON writes the report with its timeline.
-func WriteJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
 
 func secs(s int64) string {
 	if s < 0 {
@@ -303,8 +295,8 @@ func writeTimelineTable(b *strings.Builder, r *Report, md bool) {
 			cell := "-"
 			if s.Cluster != nil {
 				for _, x := range s.Cluster.External {
-					if x.Metric == e && x.Error == "" {
-						cell = fmt.Sprintf("%g", x.Value)
+					if x.Metric == e && x.Value != nil {
+						cell = fmt.Sprintf("%g", *x.Value)
 					}
 				}
 			}

@@ -488,8 +488,10 @@ func (s Second) progress() string {
 			}
 		}
 		for _, e := range c.External {
-			if e.Error == "" {
-				fmt.Fprintf(&b, " | %s %g", e.Metric, e.Value)
+			if e.Value != nil {
+				fmt.Fprintf(&b, " | %s %g", e.Metric, *e.Value)
+			} else {
+				fmt.Fprintf(&b, " | %s <unknown>", e.Metric)
 			}
 		}
 		if c.Error != "" {

@@ -2,10 +2,13 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -13,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -68,7 +70,6 @@ var (
 	vpaGVR     = vpaGV.WithResource("verticalpodautoscalers")
 	metricsGV  = schema.GroupVersion{Group: "metrics.k8s.io", Version: "v1beta1"}
 	externalGV = schema.GroupVersion{Group: "external.metrics.k8s.io", Version: "v1beta1"}
-	apiSvcGVR  = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
 )
 
 // Gather reads one snapshot. It fails only when a core API (HPAs, pods,
@@ -151,19 +152,15 @@ func apiUnavailable(ctx context.Context, c *cluster.Client, gv schema.GroupVersi
 		return why
 	}
 	name := gv.Version + "." + gv.Group
-	u, gerr := c.Dynamic.Resource(apiSvcGVR).Get(ctx, name, metav1.GetOptions{})
+	a, gerr := cluster.GetAPIService(ctx, c.Dynamic, name)
 	switch {
 	case apierrors.IsNotFound(gerr):
 		return why + " (no APIService " + name + " is registered)"
 	case gerr != nil:
 		return why
 	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, x := range conds {
-		m, _ := x.(map[string]any)
-		if m["type"] == "Available" && m["status"] != "True" {
-			return fmt.Sprintf("%s is not available (APIService %s Available=%v %v: %v)", gv.Group, name, m["status"], m["reason"], m["message"])
-		}
+	if cond := cluster.AvailableCondition(a); cond != nil && cond.Status != apiregistrationv1.ConditionTrue {
+		return fmt.Sprintf("%s is not available (APIService %s Available=%s %s: %s)", gv.Group, name, cond.Status, cond.Reason, cond.Message)
 	}
 	return why
 }
@@ -460,26 +457,18 @@ func gatherExternal(ctx context.Context, src Sources, ns string, hpas []autoscal
 // readExternal reads one External metric as the HPA controller does: the
 // values of every series for the selector, summed.
 func readExternal(src Sources, ns string, m *ExternalMetric, sel labels.Selector) {
-	l, err := src.External.NamespacedMetrics(ns).List(m.Name, sel)
-	if err != nil {
+	r, err := cluster.ReadExternalSum(src.External, ns, m.Name, sel)
+	m.Series = r.Series
+	switch {
+	case errors.Is(err, cluster.ErrNoExternalSeries):
+		m.Error = "no series for this selector: the HPA fails this metric (FailedGetExternalMetric) and does not scale down"
+		return
+	case err != nil:
 		m.Error = src.Cluster.Explain(err).Error()
 		return
 	}
-	m.Series = len(l.Items)
-	if len(l.Items) == 0 {
-		m.Error = "no series for this selector: the HPA fails this metric (FailedGetExternalMetric) and does not scale down"
-		return
-	}
-	var sum resource.Quantity
-	var newest time.Time
-	for _, it := range l.Items {
-		sum.Add(it.Value)
-		if it.Timestamp.After(newest) {
-			newest = it.Timestamp.Time
-		}
-	}
-	m.Value = &sum
-	m.Timestamp = conditionTime(metav1.NewTime(newest))
+	m.Value = &r.Value
+	m.Timestamp = conditionTime(metav1.NewTime(r.Newest))
 }
 
 func lastSeen(e *corev1.Event) time.Time {

@@ -9,6 +9,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/voiceassist/autoscaling/internal/hpa"
 	"github.com/voiceassist/autoscaling/internal/kube"
@@ -45,7 +46,7 @@ func hpaStatus(h *autoscalingv2.HorizontalPodAutoscaler, w workload, pods []core
 		ready = 0
 		for i := range pods {
 			p := &pods[i]
-			if w.selector.Matches(labels.Set(p.Labels)) && p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && podReady(p) {
+			if w.selector.Matches(labels.Set(p.Labels)) && p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && podutils.IsPodReady(p) {
 				ready++
 			}
 		}
@@ -58,9 +59,12 @@ func hpaStatus(h *autoscalingv2.HorizontalPodAutoscaler, w workload, pods []core
 	proposals := make([]hpa.MetricProposal, len(h.Spec.Metrics))
 	for i := range h.Spec.Metrics {
 		spec := &h.Spec.Metrics[i]
-		m := Metric{Name: kube.MetricKey(*spec), Type: spec.Type, Target: metricTarget(spec)}
+		m := Metric{Name: kube.MetricKey(*spec), Type: spec.Type}
+		if t := kube.MetricSpecTarget(*spec); t != nil {
+			m.Target = *t
+		}
 		if i < len(h.Status.CurrentMetrics) && h.Status.CurrentMetrics[i].Type == spec.Type {
-			m.Current = metricCurrent(&h.Status.CurrentMetrics[i])
+			m.Current = kube.MetricCurrent(h.Status.CurrentMetrics[i])
 		}
 		if m.Current == nil {
 			proposals[i] = hpa.MetricProposal{Err: errors.New("the controller reports no current value (<unknown>): see ScalingActive")}
@@ -231,52 +235,4 @@ func observation(spec *autoscalingv2.MetricSpec, cur *autoscalingv2.MetricValueS
 		}
 	}
 	return obs
-}
-
-func metricTarget(m *autoscalingv2.MetricSpec) autoscalingv2.MetricTarget {
-	switch {
-	case m.Resource != nil:
-		return m.Resource.Target
-	case m.ContainerResource != nil:
-		return m.ContainerResource.Target
-	case m.Pods != nil:
-		return m.Pods.Target
-	case m.Object != nil:
-		return m.Object.Target
-	case m.External != nil:
-		return m.External.Target
-	}
-	return autoscalingv2.MetricTarget{}
-}
-
-// metricCurrent is a status.currentMetrics entry's value, nil when it has
-// none (the controller could not read the metric).
-func metricCurrent(m *autoscalingv2.MetricStatus) *autoscalingv2.MetricValueStatus {
-	var v *autoscalingv2.MetricValueStatus
-	switch {
-	case m.Resource != nil:
-		v = &m.Resource.Current
-	case m.ContainerResource != nil:
-		v = &m.ContainerResource.Current
-	case m.Pods != nil:
-		v = &m.Pods.Current
-	case m.Object != nil:
-		v = &m.Object.Current
-	case m.External != nil:
-		v = &m.External.Current
-	}
-	if v == nil || (v.AverageUtilization == nil && v.AverageValue == nil && v.Value == nil) {
-		return nil
-	}
-	c := v.DeepCopy()
-	return c
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

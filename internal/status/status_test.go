@@ -143,7 +143,7 @@ func newFakes(served []string, dynObjs []runtime.Object, objs ...runtime.Object)
 	}
 	sch := runtime.NewScheme()
 	f.dynamic = fakedynamic.NewSimpleDynamicClientWithCustomListKinds(sch, map[schema.GroupVersionResource]string{
-		vpaGVR: "VerticalPodAutoscalerList", apiSvcGVR: "APIServiceList"}, dynObjs...)
+		vpaGVR: "VerticalPodAutoscalerList", cluster.APIServiceGVR: "APIServiceList"}, dynObjs...)
 	return f
 }
 
