@@ -17,7 +17,7 @@ import (
 
 // Run both in one invocation so they share the machine's state:
 //
-//	go test -run '^$' -bench 'EnqueueClaimAck|RedisLPushRPop|RedisBenchmarkTool' -benchtime 3s ./internal/queue/
+//	go test -run '^$' -bench 'EnqueueClaimAck|EnqueueAckClaim|RedisLPushRPop|RedisBenchmarkTool' -benchtime 3s ./internal/queue/
 //
 // BenchmarkRedisLPushRPop is the reference: the cheapest possible, unsafe
 // queue (a job popped by a consumer that dies is lost) on the same kind of
@@ -40,6 +40,32 @@ func BenchmarkEnqueueClaimAck(b *testing.B) {
 					return err
 				}
 				return q.Ack(ctx, l)
+			})
+		})
+	}
+}
+
+func BenchmarkEnqueueAckClaim(b *testing.B) {
+	_, rdb := newRedis(b)
+	q := newQueue(b, rdb, queue.Options{})
+	ctx := context.Background()
+	var n atomic.Int64
+	for _, clients := range []int{1, 8} {
+		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
+			runClientsWith(b, clients, func() func() error {
+				var held *queue.Lease // this consumer's job, acked by the next op
+				return func() error {
+					if err := q.Enqueue(ctx, "bench-"+strconv.FormatInt(n.Add(1), 10)); err != nil {
+						return err
+					}
+					var err error
+					if held == nil {
+						held, err = q.TryClaim(ctx)
+					} else {
+						held, err = q.AckAndClaim(ctx, held)
+					}
+					return err
+				}
 			})
 		})
 	}
@@ -99,12 +125,19 @@ func BenchmarkRedisBenchmarkTool(b *testing.B) {
 // runClients runs b.N ops split over exactly n goroutines (RunParallel would
 // start a multiple of GOMAXPROCS) and reports jobs/s over the wall time.
 func runClients(b *testing.B, n int, op func() error) {
+	runClientsWith(b, n, func() func() error { return op })
+}
+
+// runClientsWith is runClients with per-goroutine state: newOp is called
+// once per client goroutine.
+func runClientsWith(b *testing.B, n int, newOp func() func() error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
 	for c := 0; c < n; c++ {
 		wg.Add(1)
+		op := newOp()
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
