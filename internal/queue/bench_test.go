@@ -97,7 +97,10 @@ func BenchmarkRedisBenchmarkTool(b *testing.B) {
 		b.Fatal("redis-benchmark not on PATH: run scripts/setup-debian.sh")
 	}
 	srv, _ := newRedis(b)
-	host, port, _ := net.SplitHostPort(srv.Addr)
+	host, port, err := net.SplitHostPort(srv.Addr)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, clients := range []int{1, 8} {
 		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
 			b.ResetTimer()
@@ -112,7 +115,9 @@ func BenchmarkRedisBenchmarkTool(b *testing.B) {
 			}
 			rps := map[string]float64{}
 			for _, r := range rows[1:] {
-				rps[r[0]], _ = strconv.ParseFloat(r[1], 64)
+				if rps[r[0]], err = strconv.ParseFloat(r[1], 64); err != nil {
+					b.Fatalf("redis-benchmark csv row %q: %v", r, err)
+				}
 			}
 			if rps["LPUSH"] == 0 || rps["RPOP"] == 0 {
 				b.Fatalf("redis-benchmark gave no LPUSH/RPOP rates:\n%s", out)
