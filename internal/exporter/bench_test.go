@@ -44,8 +44,11 @@ func BenchmarkExporterScrape(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
+			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	b.Run("jobs=0", scrape)
@@ -70,8 +73,8 @@ func BenchmarkExporterScrape(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if n, _ := rdb.LLen(ctx, k.Ready).Result(); n != total {
-		b.Fatalf("filled %d, want %d", n, total)
+	if n, err := rdb.LLen(ctx, k.Ready).Result(); err != nil || n != total {
+		b.Fatalf("filled %d (%v), want %d", n, err, total)
 	}
 	b.Logf("filled %d jobs in %v", total, time.Since(start))
 	b.Run("jobs=1000000", scrape)

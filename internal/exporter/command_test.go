@@ -31,7 +31,10 @@ func TestCommandServesMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: reading the body: %v", path, err)
+		}
 		if resp.StatusCode != 200 {
 			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
 		}
@@ -75,8 +78,11 @@ func TestCommandStartsWithoutRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(string(b), "voiceassist_queue_exporter_up 0") || strings.Contains(string(b), "voiceassist_queue_depth{") {
 		t.Fatalf("/metrics with Redis down:\n%s", b)
 	}

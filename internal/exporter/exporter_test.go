@@ -70,16 +70,26 @@ func TestMetricValues(t *testing.T) {
 	if _, err := q.TryClaim(ctx); err != nil {
 		t.Fatal(err)
 	}
-	l, _ := q.TryClaim(ctx)
+	l, err := q.TryClaim(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := q.Fail(ctx, l, "poison"); err != nil {
 		t.Fatal(err)
 	}
-	l, _ = q.TryClaim(ctx)
+	if l, err = q.TryClaim(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := q.Nack(ctx, l, "transient"); err != nil {
 		t.Fatal(err)
 	}
-	now, _ := rdb.Time(ctx).Result()
-	rdb.ZAdd(ctx, q.Keys().Enqueued, redis.Z{Score: float64(now.Add(-120 * time.Second).UnixMilli()), Member: "old"})
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ZAdd(ctx, q.Keys().Enqueued, redis.Z{Score: float64(now.Add(-120 * time.Second).UnixMilli()), Member: "old"}).Err(); err != nil {
+		t.Fatal(err)
+	}
 
 	want := `
 # HELP voiceassist_queue_dead_letter_jobs Jobs in the dead-letter list.
@@ -128,7 +138,9 @@ func TestEmptyQueueAgeZero(t *testing.T) {
 // 0 that would tell the HPA to scale down), and up 1 when Redis is back.
 func TestRedisDownUpZero(t *testing.T) {
 	srv, _, q, col := setup(t)
-	_ = q.Enqueue(context.Background(), "j")
+	if err := q.Enqueue(context.Background(), "j"); err != nil {
+		t.Fatal(err)
+	}
 	srv.Stop()
 	if v, _ := gaugeValue(t, col, exporter.MetricUp); v != 0 {
 		t.Fatalf("up %v with Redis stopped, want 0", v)
@@ -191,8 +203,14 @@ func serverCalls(t *testing.T, rdb *redis.Client) int64 {
 		if !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_info:") {
 			continue
 		}
-		_, rest, _ := strings.Cut(line, "calls=")
-		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+		_, rest, ok := strings.Cut(line, "calls=")
+		if !ok {
+			t.Fatalf("INFO commandstats line without calls=: %q", line)
+		}
+		n, err := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+		if err != nil {
+			t.Fatalf("INFO commandstats line %q: %v", line, err)
+		}
 		total += n
 	}
 	return total
@@ -206,15 +224,21 @@ func TestScrapeConstantRedisCommands(t *testing.T) {
 	hook := &countHook{}
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
-	q, _ := queue.New(rdb, queue.DefaultName, queue.Options{})
-	col, _ := exporter.New(rdb, exporter.Options{})
+	q, err := queue.New(rdb, queue.DefaultName, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := exporter.New(rdb, exporter.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	rdb.AddHook(hook)
 
 	measure := func() (client, server int64) {
-		_, _ = gaugeValue(t, col, exporter.MetricDepth) // warm: script loaded, head marked
+		gaugeValue(t, col, exporter.MetricDepth) // warm: script loaded, head marked
 		c0, s0 := hook.n.Load(), serverCalls(t, rdb)
-		_, _ = gaugeValue(t, col, exporter.MetricDepth)
+		gaugeValue(t, col, exporter.MetricDepth)
 		c1, s1 := hook.n.Load(), serverCalls(t, rdb)
 		return c1 - c0 - 1, s1 - s0 // minus the INFO command itself on the client side
 	}
@@ -232,7 +256,9 @@ func TestScrapeConstantRedisCommands(t *testing.T) {
 	}
 	fill(10)
 	c10, s10 := measure()
-	rdb.FlushAll(ctx)
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
 	fill(100_000)
 	if d, _ := gaugeValue(t, col, exporter.MetricDepth); d != 100_000 {
 		t.Fatalf("depth %v, want 100000", d)
@@ -249,7 +275,9 @@ func TestScrapeConstantRedisCommands(t *testing.T) {
 
 func TestHandlerHealthAndMetrics(t *testing.T) {
 	_, _, q, col := setup(t)
-	_ = q.Enqueue(context.Background(), "a", "b")
+	if err := q.Enqueue(context.Background(), "a", "b"); err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(col)
 	ts := httptest.NewServer(exporter.Handler(reg))
@@ -262,8 +290,11 @@ func TestHandlerHealthAndMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("GET %s: reading the body: %v", path, err)
+		}
 		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
 			t.Fatalf("GET %s: %d\n%s\nwant %q", path, resp.StatusCode, b, want)
 		}
@@ -279,11 +310,15 @@ func TestParseConfig(t *testing.T) {
 	if c.RedisAddr != "redis:6380" || len(c.Queues) != 2 || c.Queues[1] != "b" || c.Listen != ":9999" || c.ScrapeTimeout != 2*time.Second {
 		t.Fatalf("config %+v", c)
 	}
-	c, _ = exporter.ParseConfig([]string{"--redis-addr", "x:1"}, func(k string) string { return env[k] }, io.Discard)
+	if c, err = exporter.ParseConfig([]string{"--redis-addr", "x:1"}, func(k string) string { return env[k] }, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	if c.RedisAddr != "x:1" {
 		t.Fatalf("flag did not win over env: %+v", c)
 	}
-	c, _ = exporter.ParseConfig(nil, func(string) string { return "" }, io.Discard)
+	if c, err = exporter.ParseConfig(nil, func(string) string { return "" }, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	if c.Listen != ":9121" || c.Queues[0] != "voice-jobs" {
 		t.Fatalf("defaults %+v", c)
 	}

@@ -17,7 +17,7 @@ import (
 
 // Run both in one invocation so they share the machine's state:
 //
-//	go test -run '^$' -bench 'EnqueueClaimAck|RedisLPushRPop|RedisBenchmarkTool' -benchtime 3s ./internal/queue/
+//	go test -run '^$' -bench 'EnqueueClaimAck|EnqueueAckClaim|RedisLPushRPop|RedisBenchmarkTool' -benchtime 3s ./internal/queue/
 //
 // BenchmarkRedisLPushRPop is the reference: the cheapest possible, unsafe
 // queue (a job popped by a consumer that dies is lost) on the same kind of
@@ -40,6 +40,32 @@ func BenchmarkEnqueueClaimAck(b *testing.B) {
 					return err
 				}
 				return q.Ack(ctx, l)
+			})
+		})
+	}
+}
+
+func BenchmarkEnqueueAckClaim(b *testing.B) {
+	_, rdb := newRedis(b)
+	q := newQueue(b, rdb, queue.Options{})
+	ctx := context.Background()
+	var n atomic.Int64
+	for _, clients := range []int{1, 8} {
+		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
+			runClientsWith(b, clients, func() func() error {
+				var held *queue.Lease // this consumer's job, acked by the next op
+				return func() error {
+					if err := q.Enqueue(ctx, "bench-"+strconv.FormatInt(n.Add(1), 10)); err != nil {
+						return err
+					}
+					var err error
+					if held == nil {
+						held, err = q.TryClaim(ctx)
+					} else {
+						held, err = q.AckAndClaim(ctx, held)
+					}
+					return err
+				}
 			})
 		})
 	}
@@ -71,7 +97,10 @@ func BenchmarkRedisBenchmarkTool(b *testing.B) {
 		b.Fatal("redis-benchmark not on PATH: run scripts/setup-debian.sh")
 	}
 	srv, _ := newRedis(b)
-	host, port, _ := net.SplitHostPort(srv.Addr)
+	host, port, err := net.SplitHostPort(srv.Addr)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, clients := range []int{1, 8} {
 		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
 			b.ResetTimer()
@@ -86,7 +115,9 @@ func BenchmarkRedisBenchmarkTool(b *testing.B) {
 			}
 			rps := map[string]float64{}
 			for _, r := range rows[1:] {
-				rps[r[0]], _ = strconv.ParseFloat(r[1], 64)
+				if rps[r[0]], err = strconv.ParseFloat(r[1], 64); err != nil {
+					b.Fatalf("redis-benchmark csv row %q: %v", r, err)
+				}
 			}
 			if rps["LPUSH"] == 0 || rps["RPOP"] == 0 {
 				b.Fatalf("redis-benchmark gave no LPUSH/RPOP rates:\n%s", out)
@@ -99,12 +130,19 @@ func BenchmarkRedisBenchmarkTool(b *testing.B) {
 // runClients runs b.N ops split over exactly n goroutines (RunParallel would
 // start a multiple of GOMAXPROCS) and reports jobs/s over the wall time.
 func runClients(b *testing.B, n int, op func() error) {
+	runClientsWith(b, n, func() func() error { return op })
+}
+
+// runClientsWith is runClients with per-goroutine state: newOp is called
+// once per client goroutine.
+func runClientsWith(b *testing.B, n int, newOp func() func() error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
 	for c := 0; c < n; c++ {
 		wg.Add(1)
+		op := newOp()
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {

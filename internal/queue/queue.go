@@ -247,7 +247,7 @@ func (q *Queue) Enqueue(ctx context.Context, ids ...string) error {
 
 // TryClaim claims the oldest ready job, or returns (nil, nil) if none is ready.
 func (q *Queue) TryClaim(ctx context.Context) (*Lease, error) {
-	token := q.opt.ConsumerID + ":" + strconv.FormatUint(q.seq.Add(1), 36)
+	token := q.newToken()
 	keys := []string{q.keys.Ready, q.keys.Inflight, q.keys.Attempts, q.keys.Enqueued, q.keys.Claims}
 	v, err := claimScript.Run(ctx, q.rdb, keys, q.opt.Lease.Milliseconds(), token).Slice()
 	if errors.Is(err, redis.Nil) {
@@ -256,8 +256,18 @@ func (q *Queue) TryClaim(ctx context.Context) (*Lease, error) {
 	if err != nil {
 		return nil, q.errorf("claim", "", err)
 	}
+	l, err := q.lease(v, token)
+	if err != nil {
+		return nil, q.errorf("claim", "", err)
+	}
+	return l, nil
+}
+
+// lease builds a Lease from a claim reply {id, attempt, deadline_ms,
+// ready_since_ms, now_ms}.
+func (q *Queue) lease(v []any, token string) (*Lease, error) {
 	if len(v) != 5 {
-		return nil, q.errorf("claim", "", fmt.Errorf("unexpected script reply %v", v))
+		return nil, fmt.Errorf("unexpected script reply %v", v)
 	}
 	id, _ := v[0].(string)
 	l := &Lease{
@@ -272,6 +282,11 @@ func (q *Queue) TryClaim(ctx context.Context) (*Lease, error) {
 		l.ReadySince = time.UnixMilli(since)
 	}
 	return l, nil
+}
+
+// newToken names one claim: the consumer and a sequence number.
+func (q *Queue) newToken() string {
+	return q.opt.ConsumerID + ":" + strconv.FormatUint(q.seq.Add(1), 36)
 }
 
 // Claim waits until it can claim a job or ctx is done. It polls: the sleep
@@ -317,6 +332,32 @@ func (q *Queue) Ack(ctx context.Context, l *Lease) error {
 		return q.errorf("ack", l.ID, ErrLeaseLost)
 	}
 	return nil
+}
+
+// AckAndClaim acknowledges l as Ack does and, in the same round trip,
+// claims the oldest ready job as TryClaim does. next is nil when no job was
+// ready. A lost lease on l is reported as ErrLeaseLost together with next:
+// the claim happened regardless and must be processed (or released) by the
+// caller, so a job is never stranded by a failed ack.
+func (q *Queue) AckAndClaim(ctx context.Context, l *Lease) (next *Lease, err error) {
+	token := q.newToken()
+	keys := []string{q.keys.Inflight, q.keys.Attempts, q.keys.Claims, q.keys.Errors, q.keys.Ready, q.keys.Enqueued}
+	v, err := ackClaimScript.Run(ctx, q.rdb, keys, l.ID, l.Token, q.opt.Lease.Milliseconds(), token).Slice()
+	if err != nil {
+		return nil, q.errorf("ack", l.ID, err)
+	}
+	if len(v) != 1 && len(v) != 6 {
+		return nil, q.errorf("ack", l.ID, fmt.Errorf("unexpected script reply %v", v))
+	}
+	if len(v) == 6 {
+		if next, err = q.lease(v[1:], token); err != nil {
+			return nil, q.errorf("claim", "", err)
+		}
+	}
+	if toInt(v[0]) == 0 {
+		return next, q.errorf("ack", l.ID, ErrLeaseLost)
+	}
+	return next, nil
 }
 
 // Extend renews the lease for another Lease duration from now (a heartbeat)

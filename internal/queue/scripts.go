@@ -65,6 +65,39 @@ redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
 `)
 
+// ackClaimScript: KEYS inflight, attempts, claims, errors, ready, enqueued;
+// ARGV id, token, lease_ms, next_token.
+// ackScript followed by claimScript in one round trip: a busy worker that
+// finishes a job takes the next one without a second call. Returns {acked}
+// when no job is ready, else {acked, id, attempt, deadline_ms,
+// ready_since_ms, now_ms}; acked is 1, or 0 when the lease was lost (then the
+// finished job is not touched, exactly as ackScript). The claim half is
+// claimScript's, so a claimed job is in the in-flight set with its lease
+// before the reply leaves Redis: at-least-once holds as with two calls.
+var ackClaimScript = redis.NewScript(nowMS + `
+local acked = 0
+if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  acked = 1
+end
+local id = redis.call('RPOP', KEYS[5])
+if not id then return {acked} end
+local deadline = now + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], deadline, id)
+local n = redis.call('HINCRBY', KEYS[2], id, 1)
+local since = redis.call('ZSCORE', KEYS[6], id)
+if since then
+  redis.call('ZREM', KEYS[6], id)
+else
+  since = -1
+end
+redis.call('HSET', KEYS[3], id, ARGV[4])
+return {acked, id, n, deadline, tonumber(since), now}
+`)
+
 // extendScript: KEYS inflight, claims; ARGV id, token, lease_ms.
 // Returns the new deadline, or -1 when the lease is lost.
 var extendScript = redis.NewScript(`

@@ -50,7 +50,10 @@ func getJSON(t *testing.T, url string) (int, map[string]any) {
 	}
 	defer res.Body.Close()
 	var m map[string]any
-	b, _ := io.ReadAll(res.Body)
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("GET %s: %d, not JSON: %s", url, res.StatusCode, b)
 	}

@@ -86,6 +86,13 @@ func (g *gate) wait(ctx context.Context) bool {
 	}
 }
 
+// isOpen says whether claiming is allowed now, without waiting.
+func (g *gate) isOpen() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.down == nil
+}
+
 // check is the /ready check: failing while claims are paused, with why.
 func (g *gate) check() service.Check {
 	return service.Check{Name: "claiming", Fn: func(context.Context) error {
