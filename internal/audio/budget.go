@@ -215,7 +215,7 @@ func AnalysisBytes(clip *Clip) int64 {
 		total += resamplerBytes(fs, fs*r, kOversampleRolloff, kOversampleZeroCrossings)
 	}
 	n16 := n*VADSampleRate/int64(fs) + 1
-	total += n * 8  // DownmixMono
+	total += n * 8   // DownmixMono
 	total += n16 * 8 // Resample to VADSampleRate
 	if fs != VADSampleRate {
 		total += resamplerBytes(fs, VADSampleRate, resampleRolloff, resampleZeroCrossings)
