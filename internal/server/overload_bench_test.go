@@ -183,6 +183,10 @@ func BenchmarkOverload(b *testing.B) {
 	b.ReportMetric(100*rssShare, "rss-%limit")
 	b.Logf("GOMAXPROCS %d, max in flight %d, overload %s at %.0f req/s offered: codes %v; probes %d (%d bad)",
 		runtime.GOMAXPROCS(0), inFlight, overload, offered, codes, probeN.Load(), probeBad.Load())
+	// The figures again, since a failed benchmark prints no metrics line.
+	b.Logf("capacity %.1f req/s, sent %.0f req/s, goodput %.1f req/s (%.0f%%), p99 unloaded %s, accepted %s, refused %s (%d over 100 ms), %d errors, slowest probe %s, peak RSS %d MiB (%.0f%% of 2 GiB)",
+		capacity, sent, goodput, 100*goodput/capacity, p99Unloaded, p99Accepted, p99Refused, slowRefused, errs,
+		time.Duration(probeMax.Load()), peakBytes>>20, 100*rssShare)
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		b.Logf("load average after the run: %s", la)
 	}
