@@ -139,6 +139,14 @@ func (c *clientLimiters) get(id string, now time.Time) *rate.Limiter {
 				delete(c.m, k)
 			}
 		}
+		// All busy: forget a tenth, chosen by map order (random), so the
+		// sweep is not repeated on every new client.
+		for k := range c.m {
+			if len(c.m) < maxTrackedClients*9/10 {
+				break
+			}
+			delete(c.m, k)
+		}
 	}
 	l := rate.NewLimiter(c.limit, c.burst)
 	c.m[id] = l
