@@ -44,7 +44,14 @@ type Config struct {
 
 	MaxUploadBytes     int64
 	MaxAnalyzeDuration time.Duration
-	DecodeMemoryBytes  int64
+
+	// Limits (limits.go); 0 means derived from the memory limit and
+	// GOMAXPROCS when the server is built (Config.derivedLimits).
+	DecodeMemoryBytes int64 // budget for upload buffers, decoded audio and analysis
+	MaxConnections    int
+	MaxInFlight       int
+	ClientRate        int // requests per second per client; 0: no per-client limit
+	ClientBurst       int
 
 	PreStopDelay  time.Duration
 	ShutdownGrace time.Duration
@@ -65,7 +72,6 @@ func DefaultConfig() Config {
 		Queue:              queue.DefaultName,
 		MaxUploadBytes:     25 << 20,
 		MaxAnalyzeDuration: 30 * time.Second,
-		DecodeMemoryBytes:  512 << 20,
 		PreStopDelay:       5 * time.Second,
 		ShutdownGrace:      25 * time.Second,
 		ReadTimeout:        2 * time.Minute,
@@ -81,7 +87,15 @@ func (c *component) Flags(s *envflag.Set) {
 	s.Bytes(&c.cfg.MaxUploadBytes, "max-upload-bytes", "MAX_UPLOAD_BYTES", d.MaxUploadBytes,
 		"largest request body accepted by POST /v1/jobs and /v1/analyze; larger gets 413")
 	s.Bytes(&c.cfg.DecodeMemoryBytes, "decode-memory-bytes", "DECODE_MEMORY_BYTES", d.DecodeMemoryBytes,
-		"memory budget shared by concurrent WAV decodes (decoded audio is up to 8x the upload); requests beyond it wait. Keep it well under the container memory limit")
+		"memory budget shared by the audio of concurrent requests: upload buffers as they fill, decoded samples and the analysis, each given back only once the GC has freed it; a request that does not fit gets 503 + Retry-After. 0: a quarter of the memory limit (GOMEMLIMIT, else the cgroup's; 2GiB if none)")
+	s.Int(&c.cfg.MaxConnections, "max-connections", "MAX_CONNECTIONS", d.MaxConnections,
+		"open client connections at most; more wait in the listen backlog. 0: one per MiB of the memory limit, at least 64")
+	s.Int(&c.cfg.MaxInFlight, "max-in-flight", "MAX_IN_FLIGHT", d.MaxInFlight,
+		"/v1 requests doing work (decode, analysis, store) at once; beyond it 503 + Retry-After at once instead of queueing. Reading an upload does not count. 0: 2 per core (GOMAXPROCS), at least 4")
+	s.Int(&c.cfg.ClientRate, "client-rate", "CLIENT_RATE", d.ClientRate,
+		"/v1 requests per second each client may make to this replica (the authenticated client id, else the remote IP); over it 429 + Retry-After. 0: no per-client limit")
+	s.Int(&c.cfg.ClientBurst, "client-burst", "CLIENT_BURST", d.ClientBurst,
+		"requests a client may make at once above --client-rate (token bucket size). 0: the same as --client-rate")
 	s.Duration(&c.cfg.MaxAnalyzeDuration, "max-analyze-duration", "MAX_ANALYZE_DURATION", d.MaxAnalyzeDuration, "longest clip POST /v1/analyze analyses synchronously; longer gets 413 (submit a job instead)")
 	s.Duration(&c.cfg.PreStopDelay, "pre-stop-delay", "PRE_STOP_DELAY", d.PreStopDelay, "after SIGTERM, keep serving this long with /ready failing so endpoint controllers stop routing here")
 	s.Duration(&c.cfg.ShutdownGrace, "shutdown-grace", "SHUTDOWN_GRACE", d.ShutdownGrace, "total time from SIGTERM to exit, pre-stop delay included; keep it below the pod's terminationGracePeriodSeconds")
@@ -108,13 +122,20 @@ func (c *component) Start(d service.Deps) (*service.Unit, error) {
 		return nil, service.UsageError(err)
 	}
 	srv := New(c.cfg, Deps{Jobs: d.Store, Queue: q, Redis: d.Redis, Logger: d.Log})
+	lim := srv.cfg // with the derived limits
 	d.Log.Info("gateway configured", service.KeyQueue, c.cfg.Queue, "max_upload_bytes", c.cfg.MaxUploadBytes,
-		"pre_stop_delay", c.cfg.PreStopDelay.String(), "shutdown_grace", c.cfg.ShutdownGrace.String())
+		"pre_stop_delay", c.cfg.PreStopDelay.String(), "shutdown_grace", c.cfg.ShutdownGrace.String(),
+		"memory_limit", memoryLimit(), "decode_memory_bytes", lim.DecodeMemoryBytes, "max_connections", lim.MaxConnections,
+		"max_in_flight", lim.MaxInFlight, "client_rate", lim.ClientRate, "client_burst", lim.ClientBurst)
 	return &service.Unit{Handler: srv.Handler(), Probes: srv.probes}, nil
 }
 
 func (c Config) serving() service.Serving {
-	return service.Serving{ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, PreStopDelay: c.PreStopDelay, ShutdownGrace: c.ShutdownGrace}
+	if c.MaxConnections <= 0 {
+		c.derivedLimits(memoryLimit())
+	}
+	return service.Serving{ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, PreStopDelay: c.PreStopDelay, ShutdownGrace: c.ShutdownGrace,
+		MaxConns: c.MaxConnections}
 }
 
 // ParseConfig reads flags from args, falling back to environment variables
@@ -137,8 +158,16 @@ func (c Config) Validate() error {
 	if c.MaxUploadBytes <= 0 {
 		errs = append(errs, fmt.Errorf("--max-upload-bytes must be positive, got %d", c.MaxUploadBytes))
 	}
-	if c.DecodeMemoryBytes <= 0 {
-		errs = append(errs, fmt.Errorf("--decode-memory-bytes must be positive, got %d", c.DecodeMemoryBytes))
+	if c.DecodeMemoryBytes < 0 {
+		errs = append(errs, fmt.Errorf("--decode-memory-bytes must not be negative, got %d", c.DecodeMemoryBytes))
+	}
+	for _, v := range []struct {
+		flag string
+		v    int
+	}{{"--max-connections", c.MaxConnections}, {"--max-in-flight", c.MaxInFlight}, {"--client-rate", c.ClientRate}, {"--client-burst", c.ClientBurst}} {
+		if v.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", v.flag, v.v))
+		}
 	}
 	if c.MaxAnalyzeDuration <= 0 {
 		errs = append(errs, fmt.Errorf("--max-analyze-duration must be positive, got %s", c.MaxAnalyzeDuration))

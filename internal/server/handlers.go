@@ -25,7 +25,12 @@ type apiError struct {
 	detail  string
 }
 
-func (e *apiError) write(w http.ResponseWriter) { writeError(w, e.code, e.errCode, e.detail) }
+func (e *apiError) write(w http.ResponseWriter) {
+	if e.code == http.StatusServiceUnavailable { // lack of capacity: say when to come back
+		w.Header().Set("Retry-After", "1")
+	}
+	writeError(w, e.code, e.errCode, e.detail)
+}
 
 // rawAudioTypes are the Content-Types accepted for a raw WAV body. An
 // absent Content-Type is accepted too: the WAV decoder, not the header,
@@ -38,8 +43,12 @@ var rawAudioTypes = map[string]bool{
 }
 
 // readAudio returns the uploaded WAV bytes: the raw body, or the multipart
-// form field "audio". Nothing beyond MaxUploadBytes is ever read.
-func (s *Server) readAudio(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+// form field "audio". Nothing beyond MaxUploadBytes is ever read, and the
+// buffers grow with the bytes received, never with the declared
+// Content-Length: each 64 KiB chunk is reserved in res before it is
+// allocated, so slow uploads hold only what they sent and a full budget
+// refuses the request (503) instead of growing the heap.
+func (s *Server) readAudio(w http.ResponseWriter, r *http.Request, res *audio.Reservation) ([]byte, *apiError) {
 	limit := s.cfg.MaxUploadBytes
 	tooBig := &apiError{http.StatusRequestEntityTooLarge, "payload_too_large",
 		fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
@@ -93,20 +102,86 @@ func (s *Server) readAudio(w http.ResponseWriter, r *http.Request) ([]byte, *api
 			fmt.Sprintf("Content-Type %q: send the WAV as the raw body (audio/wav) or as multipart/form-data field \"audio\"", mediaType)}
 	}
 
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation instead of doublings up to 25 MiB
-	}
-	if _, err := buf.ReadFrom(src); err != nil {
+	b, err := s.readBudgeted(r.Context(), src, res)
+	if err != nil {
+		if aerr := s.budgetError(err); aerr != nil {
+			return nil, aerr
+		}
 		if isTooBig(err) {
 			return nil, tooBig
 		}
 		return nil, &apiError{http.StatusBadRequest, "bad_body", "reading request body: " + err.Error()}
 	}
-	if buf.Len() == 0 {
+	if len(b) == 0 {
 		return nil, &apiError{http.StatusBadRequest, "empty_body", "no audio: the request body (or the \"audio\" field) is empty"}
 	}
-	return buf.Bytes(), nil
+	return b, nil
+}
+
+// uploadChunk is the step in which upload buffers grow.
+const uploadChunk = 64 << 10
+
+// readBudgeted reads src to EOF into uploadChunk-sized chunks, each reserved
+// in res before it is allocated, and returns the bytes in one slice (the
+// chunks themselves when one suffices, else a copy, reserved as well: the
+// decoder and the store want contiguous bytes).
+func (s *Server) readBudgeted(ctx context.Context, src io.Reader, res *audio.Reservation) ([]byte, error) {
+	var (
+		chunks [][]byte
+		total  int
+	)
+	grow := func(n int) error {
+		gctx, cancel := context.WithTimeout(ctx, budgetWait)
+		defer cancel()
+		return res.Grow(gctx, int64(n))
+	}
+	for {
+		if len(chunks) == 0 || len(chunks[len(chunks)-1]) == uploadChunk {
+			if err := grow(uploadChunk); err != nil {
+				return nil, err
+			}
+			c := make([]byte, 0, uploadChunk)
+			res.TrackBytes(c)
+			chunks = append(chunks, c)
+		}
+		last := &chunks[len(chunks)-1]
+		n, err := src.Read((*last)[len(*last):uploadChunk])
+		*last = (*last)[:len(*last)+n]
+		total += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	if err := grow(total); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, total)
+	res.TrackBytes(b)
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return b, nil
+}
+
+// budgetError maps a failed reservation to its response (nil: not a
+// budget error).
+func (s *Server) budgetError(err error) *apiError {
+	switch {
+	case errors.Is(err, audio.ErrOverBudget):
+		return &apiError{http.StatusRequestEntityTooLarge, "audio_too_large",
+			"the request needs more memory than the gateway's whole audio budget (--decode-memory-bytes): " + err.Error()}
+	case errors.Is(err, audio.ErrBudgetExhausted):
+		s.metrics.shed.WithLabelValues("memory").Inc()
+		return &apiError{http.StatusServiceUnavailable, "overloaded",
+			"the gateway's audio memory is in use by other requests; nothing was accepted, retry later"}
+	}
+	return nil
 }
 
 func isTooBig(err error) bool {
@@ -114,39 +189,50 @@ func isTooBig(err error) bool {
 	return errors.As(err, &mbe)
 }
 
-// decodeExpansion is the worst-case ratio of decoded to encoded size: the
-// decoder keeps float64 samples (8 bytes) and the smallest encoding is 8-bit
-// PCM (1 byte per sample).
-const decodeExpansion = 8
+// reserve grows res by n bytes, waiting at most budgetWait for memory that
+// the garbage collector is about to free.
+func (s *Server) reserve(ctx context.Context, res *audio.Reservation, n int64) *apiError {
+	gctx, cancel := context.WithTimeout(ctx, budgetWait)
+	defer cancel()
+	if err := res.Grow(gctx, n); err != nil {
+		return s.budgetError(err)
+	}
+	return nil
+}
 
 // decode validates b as a WAV the worker will be able to process and returns
-// the clip with a release func to call once the clip is no longer used.
+// the clip, its memory reserved in res (and tracked, so the reservation
+// returns only once the samples are freed).
 //
 // Decoding expands the upload up to 8x (a 25 MiB upload of 8-bit audio is
-// 200 MiB of float64), so concurrent decodes share a memory budget
-// (DecodeMemoryBytes): a burst of large uploads waits here instead of
-// pushing the pod past its memory limit into the OOM killer.
-func (s *Server) decode(ctx context.Context, b []byte) (*audio.Clip, func(), *apiError) {
-	weight := min(int64(len(b))*decodeExpansion, s.cfg.DecodeMemoryBytes)
-	if err := s.decodeBudget.Acquire(ctx, weight); err != nil {
-		return nil, nil, &apiError{http.StatusServiceUnavailable, "overloaded", "gave up waiting for decoder capacity: " + err.Error()}
+// 200 MiB of float64). The bound is reserved first and shrunk to what the
+// clip really takes once it is decoded.
+func (s *Server) decode(ctx context.Context, b []byte, res *audio.Reservation) (*audio.Clip, *apiError) {
+	weight := audio.MaxDecodedBytes(int64(len(b)))
+	if aerr := s.reserve(ctx, res, weight); aerr != nil {
+		return nil, aerr
 	}
-	release := func() { s.decodeBudget.Release(weight) }
 	clip, err := audio.Decode(bytes.NewReader(b))
 	if err == nil {
-		return clip, release, nil
+		samples := int64(0)
+		for _, ch := range clip.Channels {
+			samples += int64(cap(ch))
+		}
+		res.TrackSamples(clip)
+		res.Shrink(weight - audio.DecodedBytes(samples))
+		return clip, nil
 	}
-	release()
+	res.Shrink(weight) // what a failed decode allocated is tiny or garbage already
 	switch {
 	case errors.Is(err, audio.ErrTooLarge):
-		return nil, nil, &apiError{http.StatusRequestEntityTooLarge, "audio_too_large", err.Error()}
+		return nil, &apiError{http.StatusRequestEntityTooLarge, "audio_too_large", err.Error()}
 	case errors.Is(err, audio.ErrUnsupported):
-		return nil, nil, &apiError{http.StatusUnsupportedMediaType, "unsupported_audio", err.Error()}
+		return nil, &apiError{http.StatusUnsupportedMediaType, "unsupported_audio", err.Error()}
 	case errors.Is(err, audio.ErrMalformed):
-		return nil, nil, &apiError{http.StatusBadRequest, "invalid_audio", err.Error()}
+		return nil, &apiError{http.StatusBadRequest, "invalid_audio", err.Error()}
 	default:
 		// A bytes.Reader cannot fail, so this is a decoder bug, not the client's.
-		return nil, nil, &apiError{http.StatusInternalServerError, "internal", "decoding audio: " + err.Error()}
+		return nil, &apiError{http.StatusInternalServerError, "internal", "decoding audio: " + err.Error()}
 	}
 }
 
@@ -175,17 +261,22 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "job store or queue not configured")
 		return
 	}
-	b, aerr := s.readAudio(w, r)
+	res := s.budget.Reserve()
+	defer res.Done()
+	b, aerr := s.readAudio(w, r, res)
 	if aerr != nil {
 		aerr.write(w)
 		return
 	}
-	_, release, aerr := s.decode(r.Context(), b)
-	if aerr != nil {
+	done, ok := s.startWork(w)
+	if !ok {
+		return
+	}
+	defer done()
+	if _, aerr := s.decode(r.Context(), b, res); aerr != nil { // only validation: the worker decodes again
 		aerr.write(w)
 		return
 	}
-	release() // only validation: the worker decodes again
 	reqID := RequestID(r.Context())
 
 	// Once we start writing, finish even if the client goes away: stopping
@@ -227,6 +318,11 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "job store not configured")
 		return
 	}
+	done, ok := s.startWork(w)
+	if !ok {
+		return
+	}
+	defer done()
 	j, err := s.deps.Jobs.GetMeta(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		notFound()
@@ -249,21 +345,31 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 // bounded by MaxAnalyzeDuration of audio so one request cannot hold a core
 // for long; longer recordings belong in POST /v1/jobs.
 func (s *Server) analyze(w http.ResponseWriter, r *http.Request) {
-	b, aerr := s.readAudio(w, r)
+	res := s.budget.Reserve()
+	defer res.Done() // after the response: the budget returns once the GC frees the samples
+	b, aerr := s.readAudio(w, r, res)
 	if aerr != nil {
 		aerr.write(w)
 		return
 	}
-	clip, release, aerr := s.decode(r.Context(), b)
+	done, ok := s.startWork(w)
+	if !ok {
+		return
+	}
+	defer done()
+	clip, aerr := s.decode(r.Context(), b, res)
 	if aerr != nil {
 		aerr.write(w)
 		return
 	}
-	defer release()
 	if d := time.Duration(clip.Duration() * float64(time.Second)); d > s.cfg.MaxAnalyzeDuration {
 		writeError(w, http.StatusRequestEntityTooLarge, "audio_too_long",
 			fmt.Sprintf("clip is %.2f s; /v1/analyze takes at most %s, submit longer audio to POST /v1/jobs",
 				d.Seconds(), s.cfg.MaxAnalyzeDuration))
+		return
+	}
+	if aerr := s.reserve(r.Context(), res, audio.AnalysisBytes(clip)); aerr != nil {
+		aerr.write(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, audio.Analyze(clip))

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/voiceassist/autoscaling/internal/audio"
 )
 
 // metrics are the gateway's Prometheus series. They live in the server's own
@@ -22,6 +24,7 @@ type metrics struct {
 	requests *prometheus.CounterVec   // http_requests_total{method,route,code}
 	duration *prometheus.HistogramVec // http_request_duration_seconds{method,route}
 	inFlight prometheus.Gauge
+	shed     *prometheus.CounterVec // gateway_requests_shed_total{reason}
 }
 
 func newMetrics() *metrics {
@@ -44,9 +47,16 @@ func newMetrics() *metrics {
 			Name: "http_requests_in_flight",
 			Help: "HTTP requests currently being served.",
 		}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_requests_shed_total",
+			Help: "Requests refused for lack of capacity, by reason: rate_limited (429), overloaded (503, no in-flight slot), memory (503, audio memory budget full).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{"rate_limited", "overloaded", "memory"} {
+		m.shed.WithLabelValues(r) // present at 0 from the start, so rate() works
 	}
 	m.registry.MustRegister(
-		m.requests, m.duration, m.inFlight,
+		m.requests, m.duration, m.inFlight, m.shed,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -64,12 +74,34 @@ func (m *metrics) instrument(route string, h http.Handler) http.Handler {
 	return promhttp.InstrumentHandlerInFlight(m.inFlight, h)
 }
 
+// watchLimits exports the state of the memory budget and the in-flight
+// slots, read at scrape time.
+func (m *metrics) watchLimits(b *audio.Budget, w *workSlots) {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	m.registry.MustRegister(
+		gauge("gateway_audio_memory_budget_bytes", "Size of the memory budget for the audio of concurrent requests (--decode-memory-bytes).",
+			func() float64 { return float64(b.Size()) }),
+		gauge("gateway_audio_memory_reserved_bytes", "Bytes of the audio memory budget reserved, including finished requests' memory the GC has not freed yet.",
+			func() float64 { return float64(b.Reserved()) }),
+		gauge("gateway_audio_memory_awaiting_gc_bytes", "Bytes of the audio memory budget held by finished requests until the GC frees their memory.",
+			func() float64 { return float64(b.AwaitingGC()) }),
+		gauge("gateway_work_in_flight", "/v1 requests doing work now (limit --max-in-flight).",
+			func() float64 { return float64(w.inUse.Load()) }),
+		gauge("gateway_work_in_flight_limit", "--max-in-flight as configured or derived.",
+			func() float64 { return float64(w.max) }),
+	)
+}
+
 // reqInfo is per-request state shared between the outer logging middleware
 // and the route wrapper, which knows the route.
 type reqInfo struct {
-	id    string
-	route string
-	quiet bool // probes and scrapes: logged at debug, they arrive every few seconds
+	id     string
+	route  string
+	quiet  bool   // probes and scrapes: logged at debug, they arrive every few seconds
+	remote string // r.RemoteAddr
+	client string // authenticated client id, "" until authentication sets it (ClientID)
 }
 
 type ctxKey struct{}
@@ -141,7 +173,7 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		ri := &reqInfo{id: id}
+		ri := &reqInfo{id: id, remote: r.RemoteAddr}
 		w.Header().Set("X-Request-ID", id)
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))

@@ -11,8 +11,9 @@ import (
 	"net/http"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 
+	"github.com/voiceassist/autoscaling/internal/audio"
 	"github.com/voiceassist/autoscaling/internal/service"
 	"github.com/voiceassist/autoscaling/internal/store"
 )
@@ -50,8 +51,10 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	probes  *service.Probes // /health, /ready, /metrics; draining from SIGTERM on
-	// decodeBudget bounds the memory of concurrent WAV decodes (bytes).
-	decodeBudget *semaphore.Weighted
+	// budget bounds the memory of the audio of concurrent requests (bytes).
+	budget  *audio.Budget
+	work    *workSlots      // /v1 requests doing work
+	clients *clientLimiters // per-client request rates
 }
 
 // New builds the gateway and its routes. cfg is used as given (callers get
@@ -64,8 +67,9 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.MaxAnalyzeDuration <= 0 {
 		cfg.MaxAnalyzeDuration = def.MaxAnalyzeDuration
 	}
-	if cfg.DecodeMemoryBytes <= 0 {
-		cfg.DecodeMemoryBytes = def.DecodeMemoryBytes
+	cfg.derivedLimits(memoryLimit())
+	if cfg.ClientBurst <= 0 {
+		cfg.ClientBurst = cfg.ClientRate
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = def.ReadyTimeout
@@ -78,7 +82,10 @@ func New(cfg Config, deps Deps) *Server {
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, deps: deps, log: log, metrics: newMetrics(),
-		decodeBudget: semaphore.NewWeighted(cfg.DecodeMemoryBytes)}
+		budget:  audio.NewBudget(cfg.DecodeMemoryBytes),
+		work:    &workSlots{max: int64(cfg.MaxInFlight)},
+		clients: &clientLimiters{limit: rate.Limit(cfg.ClientRate), burst: cfg.ClientBurst}}
+	s.metrics.watchLimits(s.budget, s.work)
 	var jobs service.Pinger
 	if deps.Jobs != nil {
 		jobs = deps.Jobs
@@ -89,7 +96,7 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	s.probes = &service.Probes{Timeout: cfg.ReadyTimeout, Registry: s.metrics.registry, Log: log, RequestID: RequestID,
 		Checks: []service.Check{service.PostgresCheck(jobs), service.RedisCheck(rdb)}}
-	s.handler = withRequestLog(log, s.routes())
+	s.handler = s.probeFastPath(withRequestLog(log, s.routes()))
 	return s
 }
 
@@ -97,15 +104,16 @@ func New(cfg Config, deps Deps) *Server {
 type route struct {
 	path    string // ServeMux path pattern, also the metrics "route" label
 	quiet   bool   // log at debug: probes and scrapes
+	limited bool   // the client API: per-client rate and in-flight limits (limits.go)
 	methods map[string]http.HandlerFunc
 }
 
 func (s *Server) routes() http.Handler {
 	metricsHandler := s.probes.Metrics()
 	table := []route{
-		{path: "/v1/jobs", methods: map[string]http.HandlerFunc{"POST": s.createJob}},
-		{path: "/v1/jobs/{id}", methods: map[string]http.HandlerFunc{"GET": s.getJob}},
-		{path: "/v1/analyze", methods: map[string]http.HandlerFunc{"POST": s.analyze}},
+		{path: "/v1/jobs", limited: true, methods: map[string]http.HandlerFunc{"POST": s.createJob}},
+		{path: "/v1/jobs/{id}", limited: true, methods: map[string]http.HandlerFunc{"GET": s.getJob}},
+		{path: "/v1/analyze", limited: true, methods: map[string]http.HandlerFunc{"POST": s.analyze}},
 		{path: "/health", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.probes.Health}},
 		{path: "/ready", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.probes.Ready}},
 		{path: "/metrics", quiet: true, methods: map[string]http.HandlerFunc{"GET": metricsHandler.ServeHTTP}},
@@ -127,7 +135,7 @@ func (s *Server) routes() http.Handler {
 		if _, ok := rt.methods["GET"]; ok {
 			allow += ", HEAD"
 		}
-		mux.Handle(rt.path, s.wrap(rt, func(w http.ResponseWriter, r *http.Request) {
+		mux.Handle(rt.path, s.wrap(route{path: rt.path, quiet: rt.quiet}, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
 			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
 				fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, rt.path, allow))
@@ -142,6 +150,9 @@ func (s *Server) routes() http.Handler {
 }
 
 func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
+	if rt.limited {
+		h = s.admit(h)
+	}
 	inner := s.metrics.instrument(rt.path, h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := infoFrom(r.Context())

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // Serving is how a service's HTTP server runs and drains.
@@ -23,6 +25,9 @@ type Serving struct {
 	// and background work included; in-flight requests still running then
 	// are cut off. Keep it below terminationGracePeriodSeconds.
 	ShutdownGrace time.Duration
+	// MaxConns caps the open connections (golang.org/x/net/netutil's
+	// LimitListener: further ones wait in the listen backlog); 0: no cap.
+	MaxConns int
 }
 
 // HTTPServer is an http.Server serving on a listener, with the drain
@@ -36,6 +41,9 @@ type HTTPServer struct {
 
 // StartHTTP starts serving h on ln.
 func StartHTTP(ln net.Listener, h http.Handler, s Serving, log *slog.Logger) *HTTPServer {
+	if s.MaxConns > 0 {
+		ln = netutil.LimitListener(ln, s.MaxConns)
+	}
 	hs := &HTTPServer{
 		srv: &http.Server{
 			Handler:           h,
