@@ -18,17 +18,17 @@ import (
 type Kind string
 
 const (
-	KindTarget        Kind = "target"
-	KindMinReplicas   Kind = "minReplicas"
-	KindMaxReplicas   Kind = "maxReplicas"
-	KindUpWindow      Kind = "scaleUp.stabilizationWindowSeconds"
-	KindUpValue       Kind = "scaleUp policy value"
-	KindUpPeriod      Kind = "scaleUp policy periodSeconds"
-	KindDownWindow    Kind = "scaleDown.stabilizationWindowSeconds"
-	KindDownValue     Kind = "scaleDown policy value"
-	KindDownPeriod    Kind = "scaleDown policy periodSeconds"
-	maxWindowSeconds       = 3600 // the API's bound on stabilizationWindowSeconds
-	maxPeriodSeconds       = 1800 // and on a policy's periodSeconds
+	KindTarget       Kind = "target"
+	KindMinReplicas  Kind = "minReplicas"
+	KindMaxReplicas  Kind = "maxReplicas"
+	KindUpWindow     Kind = "scaleUp.stabilizationWindowSeconds"
+	KindUpValue      Kind = "scaleUp policy value"
+	KindUpPeriod     Kind = "scaleUp policy periodSeconds"
+	KindDownWindow   Kind = "scaleDown.stabilizationWindowSeconds"
+	KindDownValue    Kind = "scaleDown policy value"
+	KindDownPeriod   Kind = "scaleDown policy periodSeconds"
+	maxWindowSeconds      = 3600 // the API's bound on stabilizationWindowSeconds
+	maxPeriodSeconds      = 1800 // and on a policy's periodSeconds
 )
 
 // Knob is one HPA setting the search may change.
@@ -57,7 +57,7 @@ type Knob struct {
 	// patch's test operation.
 	text string
 	hpa  int // index in the Set's HPAs
-	set func(h *autoscalingv2.HorizontalPodAutoscaler, v float64)
+	set  func(h *autoscalingv2.HorizontalPodAutoscaler, v float64)
 }
 
 // Free says the search can move the knob.
@@ -200,7 +200,9 @@ func NewSpace(set *kube.Set, maxStep float64) (*Space, error) {
 				c := float64(*w)
 				add(rl.win, "spec.behavior."+rl.name+".stabilizationWindowSeconds", "/spec/behavior/"+rl.name+"/stabilizationWindowSeconds",
 					c, 0, math.Min(maxWindowSeconds, math.Max(2*c, 300)), false, "s",
-					func(h *autoscalingv2.HorizontalPodAutoscaler, v float64) { *get(h).StabilizationWindowSeconds = int32(v) })
+					func(h *autoscalingv2.HorizontalPodAutoscaler, v float64) {
+						*get(h).StabilizationWindowSeconds = int32(v)
+					})
 			}
 			for pi, p := range rl.r.Policies {
 				field := fmt.Sprintf("spec.behavior.%s.policies[%d]", rl.name, pi)
@@ -215,7 +217,9 @@ func NewSpace(set *kube.Set, maxStep float64) (*Space, error) {
 					func(h *autoscalingv2.HorizontalPodAutoscaler, v float64) { get(h).Policies[pi].Value = int32(v) })
 				cp := float64(p.PeriodSeconds)
 				add(rl.period, field+".periodSeconds", ptr+"/periodSeconds", cp, 15, math.Min(maxPeriodSeconds, 2*cp), false, "s",
-					func(h *autoscalingv2.HorizontalPodAutoscaler, v float64) { get(h).Policies[pi].PeriodSeconds = int32(v) })
+					func(h *autoscalingv2.HorizontalPodAutoscaler, v float64) {
+						get(h).Policies[pi].PeriodSeconds = int32(v)
+					})
 			}
 		}
 	}
