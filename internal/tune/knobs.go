@@ -8,6 +8,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/voiceassist/autoscaling/internal/kube"
 	"github.com/voiceassist/autoscaling/internal/sim"
@@ -126,7 +127,10 @@ func NewSpace(set *kube.Set, maxStep float64) (*Space, error) {
 			if !quantity {
 				k.Lo, k.Hi = math.Ceil(k.Lo-1e-9), math.Floor(k.Hi+1e-9)
 			}
-			k.Lo, k.Hi = math.Min(k.Lo, cur), math.Max(k.Hi, cur)
+			k.Lo, k.Hi = math.Min(k.Lo, cur)+0, math.Max(k.Hi, cur)
+			if k.Lo == 0 {
+				k.Lo = 0 // not -0 from Ceil
+			}
 			if !k.Free() && maxStep > 0 {
 				s.Notes = append(s.Notes, fmt.Sprintf("%s %s: a %s step from %s moves nothing (whole numbers), kept", h.Name, field, pct(maxStep), k.Format(cur)))
 			}
@@ -166,7 +170,7 @@ func NewSpace(set *kube.Set, maxStep float64) (*Space, error) {
 		}
 		if h.Spec.MinReplicas != nil {
 			c := float64(*h.Spec.MinReplicas)
-			add(KindMinReplicas, "spec.minReplicas", "/spec/minReplicas", c, math.Max(1, c/2), c*2, false, "",
+			add(KindMinReplicas, "spec.minReplicas", "/spec/minReplicas", c, math.Max(pdbFloor(set, h), c/2), c*2, false, "",
 				func(h *autoscalingv2.HorizontalPodAutoscaler, v float64) { *h.Spec.MinReplicas = int32(v) })
 		}
 		c := float64(h.Spec.MaxReplicas)
@@ -346,3 +350,26 @@ func (s *Space) maxima(v Setting) map[string]int64 {
 }
 
 func isModelled(name string) bool { return name == sim.GatewayName || name == sim.WorkerName }
+
+// pdbFloor is the lowest minReplicas the PodDisruptionBudgets covering the
+// HPA's Deployment allow: one more than a whole-number minAvailable, so
+// that a pod can still be evicted at the minimum (vactl lint's
+// pdb-blocks-eviction rule).
+func pdbFloor(set *kube.Set, h *autoscalingv2.HorizontalPodAutoscaler) float64 {
+	floor := 1.0
+	for _, p := range set.PDBs {
+		if p.Namespace != h.Namespace || p.Spec.MinAvailable == nil || p.Spec.MinAvailable.Type != intstr.Int {
+			continue
+		}
+		ws, err := set.PodsMatching(p.Namespace, p.Spec.Selector)
+		if err != nil {
+			continue
+		}
+		for _, w := range ws {
+			if w.Kind == h.Spec.ScaleTargetRef.Kind && w.Name == h.Spec.ScaleTargetRef.Name {
+				floor = math.Max(floor, float64(p.Spec.MinAvailable.IntVal)+1)
+			}
+		}
+	}
+	return floor
+}
