@@ -69,7 +69,7 @@ func BenchmarkTuneOneRun(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric((cpuTime() - start).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // BenchmarkTune200x7dx5 is the whole search of the budget: 200 settings x
