@@ -68,9 +68,20 @@ func (k *Knob) Free() bool { return k.Hi > k.Lo }
 func (k *Knob) round(v float64) float64 {
 	v = math.Max(k.Lo, math.Min(k.Hi, v))
 	if k.Quantity {
-		return math.Round(v*1000) / 1000
+		g := k.grain()
+		return math.Max(k.Lo, math.Min(k.Hi, math.Round(v/g)*g))
 	}
 	return math.Max(k.Lo, math.Min(k.Hi, math.Round(v)))
+}
+
+// grain is a quantity's step: two significant digits of the current value
+// (a 100 req/s target moves by whole req/s, 0.5 by 0.01), at most 1 and at
+// least the milli-unit.
+func (k *Knob) grain() float64 {
+	if k.Current <= 0 {
+		return 0.001
+	}
+	return math.Min(1, math.Max(0.001, math.Pow(10, math.Floor(math.Log10(k.Current))-1)))
 }
 
 // Format writes a value as the manifest would read it.
