@@ -330,6 +330,24 @@ func (s *Space) repair(v Setting) {
 			v[mx] = math.Max(v[mx], v[mn])
 		}
 	}
+	// vactl lint's behavior-window-period: a scale-down window shorter than
+	// a scale-down policy's period spends the policy on noise. Where the
+	// current setting keeps the window at least as long, so does every
+	// candidate: the periods are cut to the window.
+	downWin := map[int]int{}
+	for i, k := range s.Knobs {
+		if k.Kind == KindDownWindow {
+			downWin[k.hpa] = i
+		}
+	}
+	for i, k := range s.Knobs {
+		if w, ok := downWin[k.hpa]; ok && k.Kind == KindDownPeriod && s.Knobs[w].Current >= k.Current && v[i] > v[w] {
+			v[i] = math.Max(k.Lo, v[w])
+			if v[i] > v[w] {
+				v[w] = math.Min(s.Knobs[w].Hi, v[i])
+			}
+		}
+	}
 	for guard := 0; guard < 1000 && !s.quota.fits(s.maxima(v)); guard++ {
 		// lower the maximum with the most room above its own minimum
 		best, room := -1, 0.0
