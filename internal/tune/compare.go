@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"github.com/voiceassist/autoscaling/internal/sim"
 )
@@ -18,45 +16,20 @@ func Simulate(ctx context.Context, sp *Space, base sim.Config, seeds []uint64, w
 	for i := range runs {
 		runs[i] = make([]*sim.Result, len(seeds))
 	}
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	type job struct{ i, k int }
-	jobs := make(chan job, len(settings)*len(seeds))
-	for i := range settings {
-		for k := range seeds {
-			jobs <- job{i, k}
+	err := pool(ctx, workers, len(settings), len(seeds), func(i, k int) error {
+		cfg := base
+		cfg.Set, cfg.Seed, cfg.Label = sp.Apply(settings[i]), seeds[k], labels[i]
+		r, err := sim.Simulate(cfg)
+		if err != nil {
+			return fmt.Errorf("%s: %w", labels[i], err)
 		}
-	}
-	close(jobs)
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				if ctx.Err() != nil {
-					return
-				}
-				cfg := base
-				cfg.Set, cfg.Seed, cfg.Label = sp.Apply(settings[j.i]), seeds[j.k], labels[j.i]
-				r, err := sim.Simulate(cfg)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("%s: %w", labels[j.i], err)
-				}
-				runs[j.i][j.k] = r
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+		runs[i][k] = r
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return runs, firstErr
+	return runs, nil
 }
 
 // Change is one knob the pick moves.

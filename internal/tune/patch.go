@@ -7,6 +7,8 @@ import (
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
+
+	"github.com/voiceassist/autoscaling/internal/recommend"
 )
 
 // op is one JSON 6902 (RFC 6902) operation.
@@ -50,18 +52,12 @@ func (sp *Space) Patches(v Setting) ([]types.Patch, error) {
 	return out, nil
 }
 
-// PatchFile renders patches as the patches: section of a kustomization, as
-// vactl recommend writes its own (recommend.ParsePatchFile reads both).
+// PatchFile renders patches as the patches: section of a kustomization,
+// in vactl recommend's format (recommend.ParsePatchFile reads both).
 func PatchFile(env, overlay string, patches []types.Patch) ([]byte, error) {
-	b, err := yaml.Marshal(struct {
-		Patches []types.Patch `json:"patches"`
-	}{patches})
-	if err != nil {
-		return nil, err
-	}
 	head := fmt.Sprintf("# vactl tune --env %s: JSON 6902 patches for the HPAs of %s.\n# Append these entries to the patches: list of its %s.\n", env, overlay, konfig.DefaultKustomizationFileName())
 	if len(patches) == 0 {
 		head += "# The search found nothing better than the current settings: no patch.\n"
 	}
-	return append([]byte(head), b...), nil
+	return recommend.PatchFileWithHeader(head, patches)
 }

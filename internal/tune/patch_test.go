@@ -130,7 +130,7 @@ func TestPatchAppliesAndLints(t *testing.T) {
 	}
 }
 
-func onCluster(t *testing.T, src render.Source, env string) *kube.Set {
+func onCluster(t testing.TB, src render.Source, env string) *kube.Set {
 	t.Helper()
 	m, err := src.EnvOnCluster(env)
 	if err != nil {

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/voiceassist/autoscaling/internal/sim"
 )
@@ -169,61 +167,27 @@ func latinHypercube(sp *Space, n int, rng *rand.Rand) []Setting {
 // evaluate simulates the batch under every seed on a pool of workers, one
 // job per setting and seed, and appends it to s.Evaluated.
 func (s *Search) evaluate(ctx context.Context, o Options, batch []Evaluated) error {
-	type job struct{ e, k int }
 	for i := range batch {
 		for d := range batch[i].Summaries {
 			batch[i].Summaries[d] = make([]sim.Summary, len(o.Seeds))
 		}
 	}
-	workers := o.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	jobs := make(chan job)
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				cfg := o.Base
-				cfg.Set = o.Space.Apply(batch[j.e].Setting)
-				cfg.Seed = o.Seeds[j.k]
-				cfg.SampleSeconds = summaryOnly(cfg)
-				r, err := sim.Simulate(cfg)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					continue
-				}
-				for d := range r.Deployments {
-					batch[j.e].Summaries[d][j.k] = r.Deployments[d].Summary
-				}
-			}
-		}()
-	}
-feed:
-	for e := range batch {
-		for k := range o.Seeds {
-			select {
-			case jobs <- job{e, k}:
-			case <-ctx.Done():
-				break feed
-			}
+	err := pool(ctx, o.Workers, len(batch), len(o.Seeds), func(e, k int) error {
+		cfg := o.Base
+		cfg.Set = o.Space.Apply(batch[e].Setting)
+		cfg.Seed = o.Seeds[k]
+		cfg.SampleSeconds = summaryOnly(cfg)
+		r, err := sim.Simulate(cfg)
+		if err != nil {
+			return err
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+		for d := range r.Deployments {
+			batch[e].Summaries[d][k] = r.Deployments[d].Summary
+		}
+		return nil
+	})
+	if err != nil {
 		return err
-	}
-	if firstErr != nil {
-		return firstErr
 	}
 	s.Runs += len(batch) * len(o.Seeds)
 	for i := range batch {

@@ -16,15 +16,7 @@ func envSet(t testing.TB, env string) *kube.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := src.EnvOnCluster(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := kube.FromResMap(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
+	return onCluster(t, src, env)
 }
 
 func spikeSearch(t *testing.T, maxStep float64, candidates int) *Search {
