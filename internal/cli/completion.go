@@ -24,6 +24,7 @@ var flagValues = map[string]func(cmd *cobra.Command, f *pflag.Flag) []string{
 	"env":      func(*cobra.Command, *pflag.Flag) []string { return render.Envs },
 	"compare":  func(*cobra.Command, *pflag.Flag) []string { return render.Envs }, // simulate --compare ENV
 	"scenario": func(*cobra.Command, *pflag.Flag) []string { return sim.ScenarioNames() },
+	"prefer":   func(*cobra.Command, *pflag.Flag) []string { return []string{"balanced", "cost", "slo"} }, // tune --prefer
 	"output":   func(_ *cobra.Command, f *pflag.Flag) []string { return outputFormatsOf(f) },
 	"fail-on": func(*cobra.Command, *pflag.Flag) []string {
 		out := make([]string, len(lint.Severities))

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
+	"github.com/voiceassist/autoscaling/internal/cluster"
 	"github.com/voiceassist/autoscaling/internal/kube"
 	"github.com/voiceassist/autoscaling/internal/lint"
 	"github.com/voiceassist/autoscaling/internal/recommend"
@@ -32,6 +33,8 @@ type recommendOptions struct {
 	output     string
 	patchOut   string
 	limitRatio string
+	fromVPA    bool
+	live       liveOptions
 }
 
 func newRecommendCommand(streams IOStreams) *cobra.Command {
@@ -48,7 +51,9 @@ bounds widened by confidence (see docs/recommend.md).
 The usage comes from Prometheus (cAdvisor's container_cpu_usage_seconds_total
 and container_memory_working_set_bytes, one point per --step over --range) or
 from captures of 'kubectl top pods --containers' (the spec's baseline.txt),
-or both. The result then fits the environment: limits keep the container's
+or both; or --from-vpa reads the targets the cluster's VPA recommender has
+already made (status.recommendation of each VerticalPodAutoscaler, through
+kubectl's connection flags: --kubeconfig, --context, ...). The result then fits the environment: limits keep the container's
 current limit/request ratio inside the 2-4x band, stay within the namespace's
 LimitRange, and the workloads at their HPA maxima fit the ResourceQuota
 (limits drop to the band's minimum if they must; what still does not fit is
@@ -66,6 +71,9 @@ Exit codes: 0 success, 1 a constraint cannot be met (see the problems),
 
   # The spec's baseline captures, as JSON
   vactl recommend --env staging --top baseline.txt --top baseline-2.txt -o json
+
+  # What the cluster's VPAs recommend, fitted to the band, LimitRange and quota
+  vactl recommend --env prod --from-vpa --context prod-cluster
 
   # Write the overlay patch and check it
   vactl recommend --env prod --top baseline.txt --patch-out recommended.yaml`,
@@ -85,6 +93,8 @@ Exit codes: 0 success, 1 a constraint cannot be met (see the problems),
 	f.StringArrayVar(&o.top, "top", nil, "a 'kubectl top pods --containers' capture (repeatable)")
 	addOutputFlag(cmd, &o.output, outputText, recommendFormats...)
 	f.StringVar(&o.patchOut, "patch-out", "", "also write the overlay's JSON 6902 patches to this file")
+	f.BoolVar(&o.fromVPA, "from-vpa", false, "read the live VPAs' status.recommendation (the cluster of the connection flags)")
+	o.live.addFlags(cmd, 30*time.Second, "give up reading the live VPAs after this long (with --from-vpa)")
 	f.StringVar(&o.limitRatio, "limit-ratio", "", "allowed limit/request band as MIN-MAX (default: vactl lint's, 2-4)")
 	return cmd
 }
@@ -100,8 +110,8 @@ func (o *recommendOptions) run(ctx context.Context, streams IOStreams) error {
 	if err := checkOutput(o.output, recommendFormats); err != nil {
 		return err
 	}
-	if o.prometheus == "" && len(o.top) == 0 {
-		return usageErrorf("no usage source: give --prometheus URL or --top FILE")
+	if o.prometheus == "" && len(o.top) == 0 && !o.fromVPA {
+		return usageErrorf("no usage source: give --prometheus URL, --top FILE or --from-vpa")
 	}
 	rng, err := model.ParseDuration(o.rangeFlag)
 	if err != nil || rng <= 0 {
@@ -139,11 +149,30 @@ func (o *recommendOptions) run(ctx context.Context, streams IOStreams) error {
 	if len(o.top) > 0 {
 		sources = append(sources, recommend.TopCaptures{Files: o.top})
 	}
+	var conn *cluster.Client
+	if o.fromVPA {
+		c, err := o.live.connect()
+		if err != nil {
+			return err
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.live.timeout)
+		defer cancel()
+		where := "server " + c.Host
+		if c.Context != "" {
+			where = "context " + c.Context
+		}
+		sources = append(sources, recommend.LiveVPAs{Client: c.Dynamic, Where: where})
+		conn = c
+	}
 	scope := recommend.Scope{Namespaces: namespaces(set), End: time.Now(), Range: time.Duration(rng), Step: o.step}
 	res, err := recommend.FromSources(ctx, set, sources, scope, opt)
 	var ie *recommend.InputError
 	if errors.As(err, &ie) {
 		return &UsageError{Err: err}
+	}
+	if err != nil && conn != nil {
+		return conn.Explain(err)
 	}
 	if err != nil {
 		return err

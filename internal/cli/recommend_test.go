@@ -95,3 +95,12 @@ func TestRecommendUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// --from-vpa goes through kubectl's connection flags: an unreachable server
+// is a failure (exit 1) that names the server and what was being read.
+func TestRecommendFromVPAUnreachable(t *testing.T) {
+	_, errOut, code := run(t, "recommend", "--env", "prod", "--from-vpa", "--server", "http://127.0.0.1:1", "--timeout", "5s")
+	if code != 1 || !strings.Contains(errOut, "live VPAs (server http://127.0.0.1:1)") || !strings.Contains(errOut, "list VerticalPodAutoscalers in voiceassist") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}

@@ -87,6 +87,7 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 	cmd.AddCommand(newSimulateCommand(streams))
 	cmd.AddCommand(newLintCommand(streams))
 	cmd.AddCommand(newRecommendCommand(streams))
+	cmd.AddCommand(newTuneCommand(streams))
 	cmd.AddCommand(newVersionCommand(streams))
 	cmd.AddCommand(newSetupCommand(streams))
 	cmd.AddCommand(newDiffCommand(streams))

@@ -81,13 +81,18 @@ func merged(cur, rec Resources) map[string]map[string]resource.Quantity {
 // ready to merge into the environment's overlay (or to pass to
 // AddToKustomization).
 func PatchFile(env, overlay string, patches []types.Patch) ([]byte, error) {
+	return PatchFileWithHeader(fmt.Sprintf("# vactl recommend --env %s: JSON 6902 patches for %s.\n# Append these entries to the patches: list of its %s.\n", env, overlay, konfig.DefaultKustomizationFileName()), patches)
+}
+
+// PatchFileWithHeader is PatchFile under another comment (head, whole
+// lines), for vactl tune's patches of the same format.
+func PatchFileWithHeader(head string, patches []types.Patch) ([]byte, error) {
 	b, err := yaml.Marshal(struct {
 		Patches []types.Patch `json:"patches"`
 	}{patches})
 	if err != nil {
 		return nil, err
 	}
-	head := fmt.Sprintf("# vactl recommend --env %s: JSON 6902 patches for %s.\n# Append these entries to the patches: list of its %s.\n", env, overlay, konfig.DefaultKustomizationFileName())
 	return append([]byte(head), b...), nil
 }
 
