@@ -61,8 +61,9 @@ type Agent struct {
 	// registration.
 	PodCIDR string
 	// Capacity is the Node's capacity and allocatable. Default: 32 CPU,
-	// 128Gi memory, 60 pods, 100Gi ephemeral-storage. Nothing enforces
-	// it on the processes (there are no cgroups here); the scheduler does.
+	// 128Gi memory, 60 pods, 100Gi ephemeral-storage. Only the scheduler
+	// acts on it: the cgroups enforce each container's own limits, not
+	// the node's allocatable.
 	Capacity corev1.ResourceList
 	// Images maps an image to a local program. A key "repo:tag" matches
 	// exactly, a key "repo" matches every tag of it. A pod whose image has
@@ -93,6 +94,12 @@ type Agent struct {
 	// pending PersistentVolumeClaim without a storage class to a new
 	// hostPath PersistentVolume under Dir (so StatefulSets' claims bind).
 	NoVolumeProvisioner bool
+	// NoCgroups runs the containers without cgroups: no limits enforced,
+	// no OOM kills, usage from /proc. By default each container runs in a
+	// cgroup v1 of its own with the kubelet's settings (cgroups.go), and
+	// Start fails where the v1 memory, cpu and cpuacct hierarchies are not
+	// writable.
+	NoCgroups bool
 	// Logf receives what the agent does; default none.
 	Logf func(format string, args ...any)
 
@@ -104,6 +111,9 @@ type Agent struct {
 	ownDir   bool
 	binDir   string // removed by Stop (StartForCluster's build)
 	server   *kubeletServer
+	cgroups  *cgroups // nil with NoCgroups
+	shim     string   // the agent's executable, reachable by the pods' users (shim.go)
+	shimDir  string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -161,6 +171,18 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			a.Stop()
 		}
 	}()
+	if !a.NoCgroups {
+		if a.cgroups, err = newCgroups(a.logf); err != nil {
+			return fmt.Errorf("nodeagent: %w", err)
+		}
+		if a.shimDir, err = os.MkdirTemp("", "va-nodeagent-shim-"); err != nil {
+			return err
+		}
+		os.Chmod(a.shimDir, 0o755)
+		if a.shim, err = linkShim(a.shimDir); err != nil {
+			return fmt.Errorf("nodeagent: cgroup shim: %w", err)
+		}
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -267,6 +289,14 @@ func (a *Agent) Stop() {
 			a.server.close()
 		}
 		a.wg.Wait()
+		if a.cgroups != nil {
+			if err := a.cgroups.remove(); err != nil {
+				a.logf("cgroups: %v", err)
+			}
+		}
+		if a.shimDir != "" {
+			os.RemoveAll(a.shimDir)
+		}
 		a.ns.Close()
 		if a.ownDir {
 			os.RemoveAll(a.Dir)
