@@ -45,8 +45,13 @@ func startProcess(ns *netns.Namespace, s procSpec) (*process, error) {
 	cmd := exec.Command(s.argv[0], s.argv[1:]...)
 	fork := ns.Start
 	if s.cgroup != nil {
+		// What the fork would have failed on without the shim (a program
+		// the image lacks) fails here, not as the shim's exit 127.
 		if cmd.Err != nil {
 			return nil, cmd.Err
+		}
+		if _, err := exec.LookPath(cmd.Path); err != nil {
+			return nil, err
 		}
 		// The shim execs cmd.Path with the container's argv once the
 		// agent has put it into the cgroup.
