@@ -34,7 +34,8 @@ import (
 // requests on one pod push it over its CFS quota: the kubelet's
 // /metrics/cadvisor (through the API server's node proxy, as Prometheus'
 // kubelet job scrapes it) shows container_cpu_cfs_throttled_periods_total
-// rising and container_spec_memory_limit_bytes at 48Mi. Then one upload of
+// rising and container_spec_memory_limit_bytes at 48Mi, and `vactl doctor`
+// names the throttled container. Then one upload of
 // two minutes of 48 kHz stereo (23 MB, decoded to ≈ 90 MB of samples)
 // makes the server allocate past its limit: the kernel's OOM killer kills
 // it, the pod's container reports lastState terminated OOMKilled with exit
@@ -115,11 +116,28 @@ func TestDoctorOOMKilled(t *testing.T) {
 		return nil
 	})
 	cancel()
+	if err != nil {
+		stopLoad()
+		wg.Wait()
+		t.Fatalf("the gateway at 100m under analysis load was never throttled: %v", err)
+	}
+	// vactl doctor names it once 10 s of periods say so, the load going on.
+	wctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	err = eventually(wctx, func(ctx context.Context) error {
+		rep, _ := runDoctor(t)
+		if _, ok := finding(rep, doctor.CheckPods, "Pod voiceassist/"+pod.Name,
+			"container server is CPU-throttled", "100m CPU limit", "cpu request 50m, limit 100m", "CFS periods", "proxy/metrics/cadvisor"); !ok {
+			return errors.New("no throttling finding yet")
+		}
+		return nil
+	})
+	cancel()
 	stopLoad()
 	wg.Wait()
 	if err != nil {
-		t.Fatalf("the gateway at 100m under analysis load was never throttled: %v", err)
+		t.Fatalf("vactl doctor on the throttled gateway: %v", err)
 	}
+	after = cadvisorSample(ctx, t, pod.Name)
 	t.Logf("throttled: periods %v → %v of %v → %v, %.2fs → %.2fs", before.throttledPeriods, after.throttledPeriods, before.periods, after.periods, before.throttledSeconds, after.throttledSeconds)
 	if after.periods <= before.periods {
 		t.Errorf("container_cpu_cfs_periods_total did not rise: %v → %v", before.periods, after.periods)
