@@ -463,9 +463,13 @@ func (a *Agent) nodeStatus(old *corev1.NodeStatus) corev1.NodeStatus {
 			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
 			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "voiceassist node agent is posting ready status"),
 		},
+		// No Hostname address: nothing resolves node names here, and
+		// kube-apiserver prefers a Hostname (its default
+		// --kubelet-preferred-address-types) when it reaches the kubelet
+		// for `kubectl logs` and the nodes/proxy subresource
+		// (/metrics/cadvisor); with the InternalIP alone it dials that.
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: a.NodeIP},
-			{Type: corev1.NodeHostName, Address: a.NodeName},
 		},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: a.KubeletPort}},
 		NodeInfo: corev1.NodeSystemInfo{
