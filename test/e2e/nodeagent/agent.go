@@ -8,9 +8,11 @@
 // postgres images map to Debian's programs), each pod
 // on an IP of its own from the node's podCIDR; it reports pod status and
 // readiness from the pods' own probes, stops pods with SIGTERM and their
-// grace period, and serves the kubelet's /metrics/resource endpoint with
-// real per-process CPU and memory from /proc, so an unmodified
-// metrics-server can scrape it. docs/node-agent.md describes it.
+// grace period, enforces each container's limits with a cgroup v1 of its
+// own (so OOM kills and CFS throttling are the kernel's), and serves the
+// kubelet's /metrics/resource and /metrics/cadvisor from the cgroups, so an
+// unmodified metrics-server and Prometheus can scrape it.
+// docs/node-agent.md describes it.
 package nodeagent
 
 import (
