@@ -35,7 +35,9 @@ import (
 // /metrics/cadvisor (through the API server's node proxy, as Prometheus'
 // kubelet job scrapes it) shows container_cpu_cfs_throttled_periods_total
 // rising and container_spec_memory_limit_bytes at 48Mi, and `vactl doctor`
-// names the throttled container. Then one upload of
+// names the throttled container, and Prometheus (scraping the node as
+// kube-prometheus-stack's kubelet job does) has the throttling alert's
+// ratio over 25 %. Then one upload of
 // two minutes of 48 kHz stereo (23 MB, decoded to ≈ 90 MB of samples)
 // makes the server allocate past its limit: the kernel's OOM killer kills
 // it, the pod's container reports lastState terminated OOMKilled with exit
@@ -132,11 +134,38 @@ func TestDoctorOOMKilled(t *testing.T) {
 		return nil
 	})
 	cancel()
-	stopLoad()
-	wg.Wait()
 	if err != nil {
+		stopLoad()
+		wg.Wait()
 		t.Fatalf("vactl doctor on the throttled gateway: %v", err)
 	}
+	// Prometheus scrapes the node's /metrics/cadvisor as a real cluster's
+	// kubelet job does: the VoiceAssistContainerCPUThrottled alert's ratio
+	// (its expression, without the 15 minutes' `for`) is over 25 %.
+	if metrics == nil {
+		t.Errorf("no Prometheus in this run: the throttling alert's query is not checked")
+	} else {
+		q := fmt.Sprintf(`sum by (pod) (rate(container_cpu_cfs_throttled_periods_total{namespace="voiceassist",pod=%q,container="server"}[1m]))
+  / sum by (pod) (rate(container_cpu_cfs_periods_total{namespace="voiceassist",pod=%q,container="server"}[1m])) > 0.25`, pod.Name, pod.Name)
+		wctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+		err = eventually(wctx, func(ctx context.Context) error {
+			v, err := metrics.query(ctx, q)
+			if err != nil {
+				return err
+			}
+			if len(v) == 0 {
+				return errors.New("the throttled share is not over 25 % in Prometheus yet")
+			}
+			t.Logf("Prometheus: %s throttled in %.0f %% of its CFS periods", pod.Name, 100*v[0].Value)
+			return nil
+		})
+		cancel()
+		if err != nil {
+			t.Errorf("Prometheus (kubelet job on /metrics/cadvisor): %v", err)
+		}
+	}
+	stopLoad()
+	wg.Wait()
 	after = cadvisorSample(ctx, t, pod.Name)
 	t.Logf("throttled: periods %v → %v of %v → %v, %.2fs → %.2fs", before.throttledPeriods, after.throttledPeriods, before.periods, after.periods, before.throttledSeconds, after.throttledSeconds)
 	if after.periods <= before.periods {
