@@ -224,7 +224,7 @@ func TestDoctorOOMKilled(t *testing.T) {
 		var ok bool
 		f, ok = finding(rep, doctor.CheckPods, "Pod voiceassist/"+pod.Name,
 			"container server was OOMKilled", "last terminated OOMKilled (exit 137)", "memory request 16Mi, limit 48Mi",
-			"LimitRange", "ResourceQuota", "lastState.terminated", "% of the limit")
+			"a 3Gi limit (the original README's kubectl patch example)", "LimitRange", "lastState.terminated", "% of the limit")
 		if !ok {
 			return errors.New("no OOMKilled finding with the use against the limit yet")
 		}
@@ -233,6 +233,7 @@ func TestDoctorOOMKilled(t *testing.T) {
 	if err != nil {
 		t.Fatalf("vactl doctor: %v", err)
 	}
+	t.Logf("doctor's evidence: %s", strings.Join(f.Evidence, " | "))
 	if f.Severity != doctor.Warning {
 		t.Errorf("severity %s, want warning", f.Severity)
 	}
