@@ -174,7 +174,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 	}()
 	if !a.NoCgroups {
-		if a.cgroups, err = newCgroups(a.logf); err != nil {
+		if a.cgroups, err = newCgroups(a.NodeName, a.logf); err != nil {
 			return fmt.Errorf("nodeagent: %w", err)
 		}
 		if a.shimDir, err = os.MkdirTemp("", "va-nodeagent-shim-"); err != nil {

@@ -27,9 +27,10 @@ import (
 // runtime inside a container does), so whatever limits the test process
 // are limits on its pods too:
 //
-//	<agent's cgroup>/voiceassist-e2e-<agent pid>/<pod UID>/<container>-<run>
+//	<agent's cgroup>/voiceassist-e2e-<agent pid>/<node name>/<pod UID>/<container>-<run>
 //
-// The agent's pid keeps parallel clusters apart; Stop removes the tree,
+// The pid keeps parallel clusters apart, the node name the agents of one
+// process; Stop removes the agent's tree,
 // and Start removes those of agents that no longer run (a SIGKILLed test),
 // as cluster.CleanStale does for network namespaces.
 
@@ -47,19 +48,20 @@ func cgroupHierarchy() ([]cgroup1.Subsystem, error) {
 
 // cgroups places an agent's containers.
 type cgroups struct {
-	parent string // voiceassist-e2e-<pid>
+	parent string // voiceassist-e2e-<pid>, shared by the process's agents
+	node   string // the agent's own subtree
 	own    map[cgroup1.Name]string
 }
 
 // newCgroups checks that the three v1 hierarchies are mounted and writable
 // (creating and removing the agent's parent cgroup in each) and removes
 // the cgroups dead agents left.
-func newCgroups(logf func(string, ...any)) (*cgroups, error) {
+func newCgroups(node string, logf func(string, ...any)) (*cgroups, error) {
 	own, err := cgroup1.ParseCgroupFile("/proc/self/cgroup")
 	if err != nil {
 		return nil, err
 	}
-	m := &cgroups{parent: cgroupPrefix + strconv.Itoa(os.Getpid()), own: map[cgroup1.Name]string{}}
+	m := &cgroups{parent: cgroupPrefix + strconv.Itoa(os.Getpid()), node: node, own: map[cgroup1.Name]string{}}
 	for _, n := range cgroupControllers {
 		p, ok := own[string(n)]
 		if !ok {
@@ -82,22 +84,22 @@ func newCgroups(logf func(string, ...any)) (*cgroups, error) {
 				logf("nodeagent: removed stale cgroup %s (agent %d no longer runs)", s, pid)
 			}
 		}
-		if err := os.MkdirAll(filepath.Join(dir, m.parent), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, m.parent, m.node), 0o755); err != nil {
 			return nil, fmt.Errorf("cgroup v1 controller %s: %w (Agent.NoCgroups runs without limits)", n, err)
 		}
 	}
 	return m, nil
 }
 
-// dir is a cgroup's directory in hierarchy n.
+// dir is a directory of the agent's tree in hierarchy n.
 func (m *cgroups) dir(n cgroup1.Name, rel ...string) string {
-	return filepath.Join(append([]string{cgroupRoot, string(n), m.own[n], m.parent}, rel...)...)
+	return filepath.Join(append([]string{cgroupRoot, string(n), m.own[n], m.parent, m.node}, rel...)...)
 }
 
 // create makes the cgroup of one run of a container with the kubelet's
 // settings for it.
 func (m *cgroups) create(podUID, container string, run int, res *specs.LinuxResources) (*ctrCgroup, error) {
-	rel := filepath.Join(m.parent, podUID, container+"-"+strconv.Itoa(run))
+	rel := filepath.Join(m.parent, m.node, podUID, container+"-"+strconv.Itoa(run))
 	cg, err := cgroup1.New(cgroup1.NestedPath(rel), res, cgroup1.WithHierarchy(cgroupHierarchy))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", rel, err)
@@ -112,13 +114,15 @@ func (m *cgroups) removePod(podUID string) {
 	}
 }
 
-// remove removes the agent's whole tree, killing what is left in it.
+// remove removes the agent's whole tree, killing what is left in it, and
+// the process's parent once no other agent's tree is in it.
 func (m *cgroups) remove() error {
 	var errs []error
 	for _, n := range cgroupControllers {
 		if err := removeCgroupTree(m.dir(n)); err != nil {
 			errs = append(errs, err)
 		}
+		syscall.Rmdir(filepath.Dir(m.dir(n))) // EBUSY while another agent of this process runs
 	}
 	return errors.Join(errs...)
 }

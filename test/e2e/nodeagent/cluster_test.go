@@ -300,6 +300,9 @@ func TestAgentRunsVoiceAssist(t *testing.T) {
 		if _, err := os.Stat(agent.cgroups.dir(ctrl)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the agent's %s cgroup %s is still there after Stop (%v)", ctrl, agent.cgroups.dir(ctrl), err)
 		}
+		if _, err := os.Stat(filepath.Dir(agent.cgroups.dir(ctrl))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the process's %s cgroup %s is still there after its only agent stopped (%v)", ctrl, filepath.Dir(agent.cgroups.dir(ctrl)), err)
+		}
 	}
 	cs.CoreV1().Namespaces().Delete(context.Background(), "voiceassist", metav1.DeleteOptions{})
 	cs.CoreV1().Nodes().Delete(context.Background(), "va-node-1", metav1.DeleteOptions{})
@@ -325,7 +328,7 @@ func checkCgroups(ctx context.Context, t *testing.T, cs kubernetes.Interface, ag
 				t.Fatal(err)
 			}
 			read := func(ctrl cgroup1.Name, file string) string {
-				want := fmt.Sprintf("/voiceassist-e2e-%d/%s/%s-", os.Getpid(), p.UID, c.Name)
+				want := fmt.Sprintf("/voiceassist-e2e-%d/%s/%s/%s-", os.Getpid(), agent.NodeName, p.UID, c.Name)
 				if !strings.Contains(own[string(ctrl)], want) {
 					t.Errorf("%s/%s (pid %d): %s cgroup %q, want one under …%s", p.Name, c.Name, pid, ctrl, own[string(ctrl)], want)
 				}
