@@ -107,6 +107,7 @@ func Diagnose(s *Snapshot) *Report {
 		r.Findings = append(r.Findings, checkThrashing(s, h)...)
 	}
 	r.Findings = append(r.Findings, checkPods(s)...)
+	r.Findings = append(r.Findings, checkThrottling(s)...)
 	r.Findings = append(r.Findings, checkVPAs(s)...)
 	r.Findings = append(r.Findings, checkPDBs(s)...)
 	r.finish()

@@ -121,6 +121,7 @@ func Gather(ctx context.Context, c Clients, namespace string) (*Snapshot, error)
 	} else {
 		s.PodUsageErr = err
 	}
+	s.Throttling, s.ThrottlingErr = gatherThrottling(ctx, k, namespace, s.Pods)
 	dc, err := discovery.NewDiscoveryClientForConfig(withTimeout(c.Config))
 	if err != nil {
 		return nil, err

@@ -57,6 +57,14 @@ type Snapshot struct {
 	PodUsage    map[string]map[string]corev1.ResourceList
 	PodUsageErr error
 
+	// Throttling is the CFS throttling of each pod's containers (by pod
+	// and container) from the kubelet's /metrics/cadvisor of the nodes the
+	// pods run on, read through the API server's node proxy;
+	// ThrottlingErr says why a node could not be read (nodes/proxy is a
+	// permission a namespaced user often lacks).
+	Throttling    map[string]map[string]CFSThrottling
+	ThrottlingErr error
+
 	// VPACRD is false when the VerticalPodAutoscaler CRD is not installed.
 	VPACRD bool
 	VPAs   []vpav1.VerticalPodAutoscaler
@@ -112,4 +120,12 @@ type Sample struct {
 	Value     int64
 	Timestamp time.Time
 	Window    time.Duration
+}
+
+// CFSThrottling is one container's CFS counters since it started
+// (cAdvisor's container_cpu_cfs_*_total): periods in which it ran, those in
+// which it hit its quota, and the time it was held back.
+type CFSThrottling struct {
+	Periods, ThrottledPeriods float64
+	ThrottledSeconds          float64
 }

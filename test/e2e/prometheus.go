@@ -142,6 +142,9 @@ func startMetricsStack(ctx context.Context, c *cluster.Cluster, root string) (*m
 		return nil, err
 	}
 	cfg, err := prometheusConfig("http://" + kubernetesSDAddr + "/sd")
+	if err == nil {
+		cfg, err = withKubeletJob(cfg) // the node's cAdvisor series (kubelet_scrape.go)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -8,9 +8,11 @@
 // postgres images map to Debian's programs), each pod
 // on an IP of its own from the node's podCIDR; it reports pod status and
 // readiness from the pods' own probes, stops pods with SIGTERM and their
-// grace period, and serves the kubelet's /metrics/resource endpoint with
-// real per-process CPU and memory from /proc, so an unmodified
-// metrics-server can scrape it. docs/node-agent.md describes it.
+// grace period, enforces each container's limits with a cgroup v1 of its
+// own (so OOM kills and CFS throttling are the kernel's), and serves the
+// kubelet's /metrics/resource and /metrics/cadvisor from the cgroups, so an
+// unmodified metrics-server and Prometheus can scrape it.
+// docs/node-agent.md describes it.
 package nodeagent
 
 import (
@@ -61,8 +63,9 @@ type Agent struct {
 	// registration.
 	PodCIDR string
 	// Capacity is the Node's capacity and allocatable. Default: 32 CPU,
-	// 128Gi memory, 60 pods, 100Gi ephemeral-storage. Nothing enforces
-	// it on the processes (there are no cgroups here); the scheduler does.
+	// 128Gi memory, 60 pods, 100Gi ephemeral-storage. Only the scheduler
+	// acts on it: the cgroups enforce each container's own limits, not
+	// the node's allocatable.
 	Capacity corev1.ResourceList
 	// Images maps an image to a local program. A key "repo:tag" matches
 	// exactly, a key "repo" matches every tag of it. A pod whose image has
@@ -93,6 +96,12 @@ type Agent struct {
 	// pending PersistentVolumeClaim without a storage class to a new
 	// hostPath PersistentVolume under Dir (so StatefulSets' claims bind).
 	NoVolumeProvisioner bool
+	// NoCgroups runs the containers without cgroups: no limits enforced,
+	// no OOM kills, usage from /proc. By default each container runs in a
+	// cgroup v1 of its own with the kubelet's settings (cgroups.go), and
+	// Start fails where the v1 memory, cpu and cpuacct hierarchies are not
+	// writable.
+	NoCgroups bool
 	// Logf receives what the agent does; default none.
 	Logf func(format string, args ...any)
 
@@ -104,6 +113,9 @@ type Agent struct {
 	ownDir   bool
 	binDir   string // removed by Stop (StartForCluster's build)
 	server   *kubeletServer
+	cgroups  *cgroups // nil with NoCgroups
+	shim     string   // the agent's executable, reachable by the pods' users (shim.go)
+	shimDir  string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -161,6 +173,18 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 			a.Stop()
 		}
 	}()
+	if !a.NoCgroups {
+		if a.cgroups, err = newCgroups(a.NodeName, a.logf); err != nil {
+			return fmt.Errorf("nodeagent: %w", err)
+		}
+		if a.shimDir, err = os.MkdirTemp("", "va-nodeagent-shim-"); err != nil {
+			return err
+		}
+		os.Chmod(a.shimDir, 0o755)
+		if a.shim, err = linkShim(a.shimDir); err != nil {
+			return fmt.Errorf("nodeagent: cgroup shim: %w", err)
+		}
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -267,6 +291,14 @@ func (a *Agent) Stop() {
 			a.server.close()
 		}
 		a.wg.Wait()
+		if a.cgroups != nil {
+			if err := a.cgroups.remove(); err != nil {
+				a.logf("cgroups: %v", err)
+			}
+		}
+		if a.shimDir != "" {
+			os.RemoveAll(a.shimDir)
+		}
 		a.ns.Close()
 		if a.ownDir {
 			os.RemoveAll(a.Dir)
@@ -433,9 +465,13 @@ func (a *Agent) nodeStatus(old *corev1.NodeStatus) corev1.NodeStatus {
 			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
 			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "voiceassist node agent is posting ready status"),
 		},
+		// No Hostname address: nothing resolves node names here, and
+		// kube-apiserver prefers a Hostname (its default
+		// --kubelet-preferred-address-types) when it reaches the kubelet
+		// for `kubectl logs` and the nodes/proxy subresource
+		// (/metrics/cadvisor); with the InternalIP alone it dials that.
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: a.NodeIP},
-			{Type: corev1.NodeHostName, Address: a.NodeName},
 		},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: a.KubeletPort}},
 		NodeInfo: corev1.NodeSystemInfo{

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -16,12 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
@@ -219,6 +222,7 @@ func TestAgentRunsVoiceAssist(t *testing.T) {
 		t.Fatalf("/metrics/resource: %d %s", code, body)
 	}
 	checkResourceMetrics(t, body, pods.Items)
+	checkCgroups(ctx, t, cs, agent, pods.Items)
 	if err := StartMetricsServer(ctx, c, bins[cluster.MetricsServer]); err != nil {
 		t.Fatal(err)
 	}
@@ -292,8 +296,113 @@ func TestAgentRunsVoiceAssist(t *testing.T) {
 			}
 		}
 	}
+	for _, ctrl := range cgroupControllers {
+		if _, err := os.Stat(agent.cgroups.dir(ctrl)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the agent's %s cgroup %s is still there after Stop (%v)", ctrl, agent.cgroups.dir(ctrl), err)
+		}
+		if _, err := os.Stat(filepath.Dir(agent.cgroups.dir(ctrl))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the process's %s cgroup %s is still there after its only agent stopped (%v)", ctrl, filepath.Dir(agent.cgroups.dir(ctrl)), err)
+		}
+	}
 	cs.CoreV1().Namespaces().Delete(context.Background(), "voiceassist", metav1.DeleteOptions{})
 	cs.CoreV1().Nodes().Delete(context.Background(), "va-node-1", metav1.DeleteOptions{})
+}
+
+// checkCgroups: every container's process is in a cgroup of its own under
+// the agent's, with the kubelet's settings for its resources; the
+// kubelet's /metrics/cadvisor, through kube-apiserver's node proxy (as
+// Prometheus' kubelet job reaches it), reports each memory limit and the
+// CFS counters; `kubectl logs` reaches the agent through kube-apiserver too.
+func checkCgroups(ctx context.Context, t *testing.T, cs kubernetes.Interface, agent *Agent, pods []corev1.Pod) {
+	t.Helper()
+	pids := agent.Pids()
+	for _, p := range pods {
+		for _, c := range p.Spec.Containers {
+			pid := pids[p.Namespace+"/"+p.Name][c.Name]
+			if pid == 0 {
+				t.Errorf("%s/%s: no process", p.Name, c.Name)
+				continue
+			}
+			own, err := cgroup1.ParseCgroupFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := func(ctrl cgroup1.Name, file string) string {
+				want := fmt.Sprintf("/voiceassist-e2e-%d/%s/%s/%s-", os.Getpid(), agent.NodeName, p.UID, c.Name)
+				if !strings.Contains(own[string(ctrl)], want) {
+					t.Errorf("%s/%s (pid %d): %s cgroup %q, want one under …%s", p.Name, c.Name, pid, ctrl, own[string(ctrl)], want)
+				}
+				b, err := os.ReadFile(filepath.Join(cgroupRoot, string(ctrl), own[string(ctrl)], file))
+				if err != nil {
+					t.Errorf("%s/%s: %v", p.Name, c.Name, err)
+				}
+				return strings.TrimSpace(string(b))
+			}
+			lim, req := c.Resources.Limits, c.Resources.Requests
+			wantMem := strconv.FormatInt(lim.Memory().Value(), 10)
+			wantQuota := strconv.FormatInt(milliCPUToQuota(lim.Cpu().MilliValue(), quotaPeriod), 10)
+			wantShares := strconv.FormatUint(milliCPUToShares(req.Cpu().MilliValue()), 10)
+			if got := read(cgroup1.Memory, "memory.limit_in_bytes"); got != wantMem {
+				t.Errorf("%s/%s: memory.limit_in_bytes %s, want %s (limits.memory %s)", p.Name, c.Name, got, wantMem, lim.Memory())
+			}
+			if got := read(cgroup1.Cpu, "cpu.cfs_quota_us"); got != wantQuota {
+				t.Errorf("%s/%s: cpu.cfs_quota_us %s, want %s (limits.cpu %s)", p.Name, c.Name, got, wantQuota, lim.Cpu())
+			}
+			if got := read(cgroup1.Cpu, "cpu.cfs_period_us"); got != "100000" {
+				t.Errorf("%s/%s: cpu.cfs_period_us %s, want 100000", p.Name, c.Name, got)
+			}
+			if got := read(cgroup1.Cpu, "cpu.shares"); got != wantShares {
+				t.Errorf("%s/%s: cpu.shares %s, want %s (requests.cpu %s)", p.Name, c.Name, got, wantShares, req.Cpu())
+			}
+			read(cgroup1.Cpuacct, "cpuacct.usage")
+		}
+	}
+
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/va-node-1/proxy/metrics/cadvisor").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("/metrics/cadvisor through kube-apiserver: %v", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(raw)))
+	if err != nil {
+		t.Fatalf("/metrics/cadvisor does not parse: %v\n%s", err, truncate(string(raw), 2000))
+	}
+	series := func(name, pod, ctr string) (float64, bool) {
+		for _, m := range fams[name].GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["pod"] == pod && l["container"] == ctr && l["namespace"] == "voiceassist" {
+				if m.Counter != nil {
+					return m.Counter.GetValue(), true
+				}
+				return m.Gauge.GetValue(), true
+			}
+		}
+		return 0, false
+	}
+	for _, p := range pods {
+		for _, c := range p.Spec.Containers {
+			if v, ok := series("container_spec_memory_limit_bytes", p.Name, c.Name); !ok || int64(v) != c.Resources.Limits.Memory().Value() {
+				t.Errorf("/metrics/cadvisor: container_spec_memory_limit_bytes of %s/%s = %v (%v), want %d", p.Name, c.Name, v, ok, c.Resources.Limits.Memory().Value())
+			}
+			if v, ok := series("container_memory_working_set_bytes", p.Name, c.Name); !ok || v <= 0 {
+				t.Errorf("/metrics/cadvisor: container_memory_working_set_bytes of %s/%s = %v (%v), want > 0", p.Name, c.Name, v, ok)
+			}
+			for _, name := range []string{"container_cpu_cfs_periods_total", "container_cpu_cfs_throttled_periods_total", "container_cpu_cfs_throttled_seconds_total"} {
+				if _, ok := series(name, p.Name, c.Name); !ok {
+					t.Errorf("/metrics/cadvisor: no %s for %s/%s (CPU limit %s)", name, p.Name, c.Name, c.Resources.Limits.Cpu())
+				}
+			}
+		}
+	}
+	// kubectl logs: kube-apiserver → the agent's /containerLogs.
+	server := podOf(ctx, t, cs, "voiceassist-server")
+	logs, err := cs.CoreV1().Pods("voiceassist").GetLogs(server.Name, &corev1.PodLogOptions{Container: "server"}).DoRaw(ctx)
+	if err != nil || len(logs) == 0 {
+		t.Errorf("logs of %s through kube-apiserver: %v (%d bytes)", server.Name, err, len(logs))
+	}
 }
 
 func restrictedPod() *corev1.PodSecurityContext {

@@ -52,7 +52,8 @@ type ctr struct {
 	spec     corev1.Container
 	init     bool
 	proc     *process
-	runs     int // processes started so far
+	cgroup   *ctrCgroup // the current run's (nil with Agent.NoCgroups)
+	runs     int        // processes started so far
 	restarts int32
 	// waiting is the reason while no process runs (ContainerCreating,
 	// CrashLoopBackOff, CreateContainerConfigError, ErrImagePull, ...).
@@ -336,10 +337,28 @@ func (w *podWorker) restartPolicy() corev1.RestartPolicy {
 	return w.pod.Spec.RestartPolicy
 }
 
-// finished records a process's exit.
+// finished records a process's exit. Killed by the kernel's OOM killer
+// (its memory cgroup counted an OOM kill during the run), the reason is
+// OOMKilled, as the kubelet reports it; the run's cgroup is removed.
 func (w *podWorker) finished(c *ctr, p *process) {
+	w.mu.Lock()
+	cg := c.cgroup
+	if c.proc == p {
+		c.cgroup = nil
+	}
+	w.mu.Unlock()
+	oom := false
+	if cg != nil {
+		oom = cg.oomKills() > 0
+		if err := cg.destroy(); err != nil {
+			w.logf("container %s: %v", c.spec.Name, err)
+		}
+	}
 	reason := "Completed"
-	if p.ExitCode() != 0 {
+	switch {
+	case oom:
+		reason = "OOMKilled"
+	case p.ExitCode() != 0:
 		reason = "Error"
 	}
 	w.mu.Lock()
@@ -354,7 +373,11 @@ func (w *podWorker) finished(c *ctr, p *process) {
 	}
 	c.ready, c.started = false, false
 	w.mu.Unlock()
-	w.logf("container %s exited with %d", c.spec.Name, p.ExitCode())
+	if oom {
+		w.logf("container %s was OOMKilled (exit %d): its memory cgroup %s hit the limit", c.spec.Name, p.ExitCode(), cg.rel)
+	} else {
+		w.logf("container %s exited with %d", c.spec.Name, p.ExitCode())
+	}
 	w.markDirty()
 }
 

@@ -71,11 +71,24 @@ func (w *podWorker) startContainer(c *ctr) (*process, error) {
 		return nil, context.Canceled
 	}
 	log := filepath.Join(w.dir, c.spec.Name, strconv.Itoa(c.runs)+".log")
-	proc, err := startProcess(w.a.ns, procSpec{argv: argv, env: env, dir: dir, uid: uid, gid: gid, log: log})
+	spec := procSpec{argv: argv, env: env, dir: dir, uid: uid, gid: gid, log: log}
+	if w.a.cgroups != nil {
+		cg, err := w.a.cgroups.create(string(w.uid), c.spec.Name, c.runs, containerResources(&c.spec))
+		if err != nil {
+			w.mu.Unlock()
+			return fail("RunContainerError", err)
+		}
+		spec.cgroup, spec.shim = cg, w.a.shim
+	}
+	proc, err := startProcess(w.a.ns, spec)
 	if err != nil {
+		if spec.cgroup != nil {
+			spec.cgroup.destroy()
+		}
 		w.mu.Unlock()
 		return fail("RunContainerError", err)
 	}
+	c.cgroup = spec.cgroup
 	if c.runs > 0 {
 		c.restarts++
 	}

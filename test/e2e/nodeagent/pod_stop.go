@@ -40,6 +40,9 @@ func (w *podWorker) stop(grace time.Duration, del bool) {
 		}
 		wg.Wait()
 		w.wg.Wait()
+		if w.a.cgroups != nil {
+			w.a.cgroups.removePod(string(w.uid)) // the runs' cgroups went with their processes
+		}
 		w.logf("stopped in %.1fs", time.Since(start).Seconds())
 		// The final status (containers terminated, not ready), then the
 		// delete. On agent shutdown neither: as when a kubelet stops, the

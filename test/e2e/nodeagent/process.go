@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,10 @@ type procSpec struct {
 	dir      string
 	uid, gid int // -1: as the agent (root)
 	log      string
+	// cgroup, if set, holds the process from before its program runs
+	// (through shim, the agent's own executable: see shim.go).
+	cgroup *ctrCgroup
+	shim   string
 }
 
 func startProcess(ns *netns.Namespace, s procSpec) (*process, error) {
@@ -38,6 +43,40 @@ func startProcess(ns *netns.Namespace, s procSpec) (*process, error) {
 		return nil, errors.New("empty command")
 	}
 	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	fork := ns.Start
+	if s.cgroup != nil {
+		// What the fork would have failed on without the shim (a program
+		// the image lacks) fails here, not as the shim's exit 127.
+		if cmd.Err != nil {
+			return nil, cmd.Err
+		}
+		if _, err := exec.LookPath(cmd.Path); err != nil {
+			return nil, err
+		}
+		// The shim execs cmd.Path with the container's argv once the
+		// agent has put it into the cgroup.
+		cmd = exec.Command(s.shim, append([]string{cmd.Path}, s.argv...)...)
+		cmd.Args[0] = shimArg0
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.ExtraFiles = []*os.File{r} // shimReadyFD
+		fork = func(cmd *exec.Cmd) error {
+			defer r.Close()
+			defer w.Close() // without a byte written: the shim exits 126
+			if err := ns.Start(cmd); err != nil {
+				return err
+			}
+			if err := s.cgroup.add(cmd.Process.Pid); err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				return err
+			}
+			_, err := w.Write([]byte{1})
+			return err
+		}
+	}
 	cmd.Env = s.env
 	cmd.Dir = s.dir
 	if s.uid >= 0 {
@@ -47,8 +86,37 @@ func startProcess(ns *netns.Namespace, s procSpec) (*process, error) {
 	// with the agent's process, even on SIGKILL or a `go test -timeout`
 	// panic) is tied to the forking thread; the thread Namespace.Do forks
 	// on only ends if it could not leave the namespace again, which kills
-	// the child at once rather than later.
-	return supervise.Start(supervise.Spec{Name: filepath.Base(s.argv[0]), Cmd: cmd, Log: s.log, Fork: ns.Start})
+	// the child at once rather than later. Pdeathsig and the process group
+	// survive the shim's exec.
+	return supervise.Start(supervise.Spec{Name: filepath.Base(s.argv[0]), Cmd: cmd, Log: s.log, Fork: fork})
+}
+
+// linkShim makes the agent's executable reachable by the containers'
+// users (the test binary's own directory is root's 0700): a hard link in
+// dir, or a copy when dir is on another file system.
+func linkShim(dir string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, "nodeagent-cgroup-shim")
+	if err := os.Link(self, dst); err == nil {
+		return dst, nil
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return dst, out.Close()
 }
 
 // --- /proc ----------------------------------------------------------------

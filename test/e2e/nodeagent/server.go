@@ -52,6 +52,7 @@ func (a *Agent) startServer() (*kubeletServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("/metrics/resource", a.serveResourceMetrics)
+	mux.Handle("/metrics/cadvisor", a.cadvisorHandler())
 	mux.HandleFunc("/pods", a.servePods)
 	mux.HandleFunc("/containerLogs/", a.serveLogs)
 	s := &kubeletServer{
@@ -104,50 +105,71 @@ type containerUsage struct {
 	mem                       uint64
 }
 
-// usage measures every running container now (each summed over its
-// process tree) and the node.
+// usage measures every running container now and the node: from the
+// container's cgroup as cAdvisor does (cpuacct.usage; memory usage less
+// inactive file cache), or, with NoCgroups, summed over its process tree
+// from /proc.
 func (a *Agent) usage() (nodeCPU time.Duration, nodeMem uint64, ctrs []containerUsage, err error) {
 	nodeCPU, nodeMem, err = nodeUsage()
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	type run struct {
-		ns, pod, name string
-		p             *process
+	runs := a.runningContainers()
+	var procs map[int]procStat
+	for _, r := range runs {
+		u := containerUsage{namespace: r.ns, pod: r.pod, container: r.name, start: r.p.StartedAt()}
+		if r.cg != nil {
+			s, err := r.cg.stats()
+			if err != nil || s.CPU == nil || s.CPU.Usage == nil {
+				continue
+			}
+			u.cpu, u.mem = time.Duration(s.CPU.Usage.Total), workingSet(s)
+		} else {
+			if procs == nil {
+				procs = allProcs()
+			}
+			var ok bool
+			if u.cpu, u.mem, ok = treeUsage(procs, r.p.Pid()); !ok {
+				continue
+			}
+		}
+		ctrs = append(ctrs, u)
 	}
-	var runs []run
+	return nodeCPU, nodeMem, ctrs, nil
+}
+
+// runningContainer is one running container, for the metrics endpoints.
+type runningContainer struct {
+	ns, pod, name string
+	p             *process
+	cg            *ctrCgroup
+}
+
+// runningContainers lists the running containers sorted by namespace,
+// pod and container.
+func (a *Agent) runningContainers() []runningContainer {
+	var runs []runningContainer
 	a.mu.Lock()
 	for _, w := range a.workers {
 		w.mu.Lock()
 		for _, c := range w.ctrs {
 			if c.proc != nil && c.proc.Running() {
-				runs = append(runs, run{w.pod.Namespace, w.pod.Name, c.spec.Name, c.proc})
+				runs = append(runs, runningContainer{w.pod.Namespace, w.pod.Name, c.spec.Name, c.proc, c.cgroup})
 			}
 		}
 		w.mu.Unlock()
 	}
 	a.mu.Unlock()
-	if len(runs) == 0 {
-		return nodeCPU, nodeMem, nil, nil
-	}
-	procs := allProcs()
-	for _, r := range runs {
-		cpu, mem, ok := treeUsage(procs, r.p.Pid())
-		if !ok {
-			continue
+	sort.Slice(runs, func(i, j int) bool {
+		if runs[i].ns != runs[j].ns {
+			return runs[i].ns < runs[j].ns
 		}
-		ctrs = append(ctrs, containerUsage{namespace: r.ns, pod: r.pod, container: r.name, start: r.p.StartedAt(), cpu: cpu, mem: mem})
-	}
-	sort.Slice(ctrs, func(i, j int) bool {
-		if ctrs[i].namespace != ctrs[j].namespace {
-			return ctrs[i].namespace < ctrs[j].namespace
+		if runs[i].pod != runs[j].pod {
+			return runs[i].pod < runs[j].pod
 		}
-		if ctrs[i].pod != ctrs[j].pod {
-			return ctrs[i].pod < ctrs[j].pod
-		}
-		return ctrs[i].container < ctrs[j].container
+		return runs[i].name < runs[j].name
 	})
-	return nodeCPU, nodeMem, ctrs, nil
+	return runs
 }
 
 // serveResourceMetrics is the kubelet's /metrics/resource in the
