@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -30,7 +33,7 @@ type calibrateOptions struct {
 	flags *genericclioptions.ConfigFlags
 
 	measure                    []string
-	url, service, port         string
+	url, via, service, port    string
 	gatewayMetrics             []string
 	workerMetrics              []string
 	metricsPort                string
@@ -116,6 +119,7 @@ flags. docs/simulate.md, "Calibration", has the details.`,
 	o.flags.AddFlags(f)
 	f.StringSliceVar(&o.measure, "measure", []string{measureGateway, measureWorker}, "what to measure: gateway, worker, startup (startup needs a cluster)")
 	f.StringVar(&o.url, "url", "", "the gateway's base URL (local processes); without it, the cluster's Service through port-forwards")
+	f.StringVar(&o.via, "via", "port-forward", "cluster: reach the pods by port-forward (the gateway through the API server, /metrics through its pod proxy) | endpoints (dial the pods' IPs directly: from inside the cluster network)")
 	f.StringVar(&o.service, "service", "voiceassist-server", "cluster: the gateway's Service")
 	f.StringVar(&o.port, "port", "http", "cluster: the Service port (name or number)")
 	f.StringArrayVar(&o.gatewayMetrics, "gateway-metrics", nil, "a gateway process's /metrics URL, one per process (with --url)")
@@ -232,13 +236,25 @@ func (o *calibrateOptions) run(ctx context.Context, out, errOut io.Writer, comma
 	}
 	ns := cluster.Namespace
 	if !local {
+		if o.via != "port-forward" && o.via != "endpoints" {
+			return usageErrorf("--via %q: want port-forward or endpoints", o.via)
+		}
 		if want(measureGateway) || want(measureWorker) {
-			g, err := loadtest.NewPortForwardGateway(ctx, c.Config, c.Kube, ns, o.service, o.port, errOut)
-			if err != nil {
-				return c.Explain(err)
+			if o.via == "endpoints" {
+				g, err := loadtest.NewEndpointsGateway(ctx, c.Kube, ns, o.service, o.port)
+				if err != nil {
+					return c.Explain(err)
+				}
+				defer g.Close()
+				gw = g
+			} else {
+				g, err := loadtest.NewPortForwardGateway(ctx, c.Config, c.Kube, ns, o.service, o.port, errOut)
+				if err != nil {
+					return c.Explain(err)
+				}
+				defer g.Close()
+				gw = g
 			}
-			defer g.Close()
-			gw = g
 		}
 		if want(measureGateway) {
 			if gwScrape, gwCPU, err = o.podScrapers(ctx, c, o.gatewayDep, gwCPU); err != nil {
@@ -330,9 +346,18 @@ func (o *calibrateOptions) podScrapers(ctx context.Context, c *cluster.Client, d
 	}
 	var ss []calibrate.Scraper
 	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil && podutils.IsPodReady(&p) {
-			ss = append(ss, calibrate.PodScraper{Kube: c.Kube, Namespace: cluster.Namespace, Pod: p.Name, Port: o.metricsPort})
+		if p.DeletionTimestamp != nil || !podutils.IsPodReady(&p) {
+			continue
 		}
+		if o.via != "endpoints" {
+			ss = append(ss, calibrate.PodScraper{Kube: c.Kube, Namespace: cluster.Namespace, Pod: p.Name, Port: o.metricsPort})
+			continue
+		}
+		port, err := podPort(&p, o.metricsPort)
+		if err != nil {
+			return nil, 0, err
+		}
+		ss = append(ss, calibrate.HTTPScraper{URL: fmt.Sprintf("http://%s/metrics", net.JoinHostPort(p.Status.PodIP, strconv.Itoa(int(port))))})
 	}
 	if len(ss) == 0 {
 		return nil, 0, fmt.Errorf("deployment %s/%s: no ready pod to scrape", cluster.Namespace, dep)
@@ -412,4 +437,19 @@ func rateString(r float64) string {
 		return "none up to --max-rate"
 	}
 	return fmt.Sprintf("%.1f req/s", r)
+}
+
+// podPort resolves a port name (or number) among the pod's container ports.
+func podPort(p *corev1.Pod, port string) (int32, error) {
+	if n, err := strconv.Atoi(port); err == nil {
+		return int32(n), nil
+	}
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name == port {
+				return cp.ContainerPort, nil
+			}
+		}
+	}
+	return 0, usageErrorf("--metrics-port %q: pod %s/%s has no container port of that name", port, p.Namespace, p.Name)
 }
