@@ -177,6 +177,7 @@ func TestCalibrateLocal(t *testing.T) {
 			note := fmt.Sprintf("local processes, CPU limited by a cgroup v1 CFS quota: gateway %dm, worker %dm (hack/calibrate, run %d of %d).", l.gateway, l.worker, i, runs)
 			args := []string{"calibrate", "--url", gw, "--gateway-metrics", gw + "/metrics", "--worker-metrics", wk + "/metrics",
 				"--gateway-cpu", fmt.Sprintf("%dm", l.gateway), "--worker-cpu", fmt.Sprintf("%dm", l.worker), "--step", step,
+				"--mix", "1s", // the clip of docs/benchmarks.md's /v1/analyze benchmark, so the figures compare
 				"--note", note, "--write-params", prefix + ".yaml", "-o", "json"}
 			t.Logf("run %d, %s CPU (gateway %dm, worker %dm), load average %s: vactl %s", i, l.name, l.gateway, l.worker,
 				strings.Join(strings.Fields(string(load))[:3], " "), strings.Join(args, " "))

@@ -89,8 +89,7 @@ type GatewayResult struct {
 	BaseMemoryMi        float64 `json:"baseMemoryMi"`
 	MemoryMiPerRPS      float64 `json:"memoryMiPerRPS"`
 	MemoryMiPerInFlight float64 `json:"memoryMiPerInFlight"`
-	// Steps are all steps in the order run; Curve the same sorted by rate:
-	// the latency-vs-utilization curve.
+	// Steps are all steps, sorted by rate: the latency-vs-utilization curve.
 	Steps []Step `json:"steps"`
 }
 
