@@ -65,14 +65,14 @@ func TestSimulateCompareAndFiles(t *testing.T) {
 func TestSimulateParams(t *testing.T) {
 	dir := t.TempDir()
 	params := filepath.Join(dir, "p.yaml")
-	os.WriteFile(params, []byte("gateway:\n  cpuPerRPS: 2\n"), 0o644)
+	os.WriteFile(params, []byte("gateway:\n  cpuPerRPS: 2\n  idleCPU: 50\n"), 0o644)
 	out, _, code := run(t, "simulate", "--params", params, "--set", "gateway.baseRPS=250", "--duration", "10m", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"load": 250`) || !strings.Contains(out, `"cpuPerRPS": 2,`) || !strings.Contains(out, `"capacityPerPod": 225,`) {
 		t.Errorf("exit %d; load 250, cpuPerRPS 2 or capacity 225 not in output", code)
 	}
 	out, _, code = run(t, "simulate", "--params", params, "--set", "gateway.baseRPS=250", "--duration", "10m")
 	for _, want := range []string{"params    defaults + " + params + " + --set gateway.baseRPS=250",
-		"changed   gateway.baseRPS=250 (default 200), gateway.cpuPerRPS=2 (default 3)",
+		"changed   gateway.baseRPS=250 (default 200), gateway.cpuPerRPS=2 (default 6.18), gateway.idleCPU=50 (default 3.99)",
 		"rate() over 2m0s (prometheus-adapter-values.yaml rules.custom[0].metricsQuery [2m])",
 		"gateway        500m CPU per pod (request 500m, limit 2000m, run.cpuBurst 0) serves 225 req/s"} {
 		if code != 0 || !strings.Contains(out, want) {
@@ -132,11 +132,11 @@ func TestSimulateErrors(t *testing.T) {
 // --seeds gives the mean and 95 % interval; --slo with --fail-on slo gates:
 // exit 1 when a threshold fails in any seed, 0 when all pass.
 func TestSimulateSeedsAndSLOGate(t *testing.T) {
-	out, stderr, code := run(t, "simulate", "--scenario", "spike", "--seeds", "5", "--slo", "gateway.catchUpSeconds<=180", "--slo", "worker.queuedAtEnd=0", "--fail-on", "slo")
+	out, stderr, code := run(t, "simulate", "--scenario", "spike", "--seeds", "5", "--slo", "gateway.catchUpSeconds<=240", "--slo", "worker.queuedAtEnd=0", "--fail-on", "slo")
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
 	}
-	for _, want := range []string{"seeds 1-5: prod", "params    defaults (profile: defaults)", "5 runs each: a figure is the mean (95 % confidence interval", "PASS  gateway.catchUpSeconds<=180", "PASS  worker.queuedAtEnd<=0"} {
+	for _, want := range []string{"seeds 1-5: prod", "params    defaults (profile: vactl calibrate)", "5 runs each: a figure is the mean (95 % confidence interval", "PASS  gateway.catchUpSeconds<=240", "PASS  worker.queuedAtEnd<=0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -144,7 +144,7 @@ func TestSimulateSeedsAndSLOGate(t *testing.T) {
 	if !regexp.MustCompile(`catch-up s \(load > capacity, longest\)\s+\d+ \(\d+–\d+\)`).MatchString(out) {
 		t.Errorf("no mean (lo–hi) catch-up in\n%s", out)
 	}
-	out, _, code = run(t, "simulate", "--scenario", "spike", "--seeds", "3", "--slo", "worker.catchUpSeconds<=100", "--fail-on", "slo", "-o", "json")
+	out, _, code = run(t, "simulate", "--scenario", "spike", "--seeds", "3", "--slo", "gateway.catchUpSeconds<=100", "--fail-on", "slo", "-o", "json")
 	if code != ExitFailure {
 		t.Errorf("a failing --slo with --fail-on slo: exit %d, want 1", code)
 	}
@@ -161,7 +161,7 @@ func TestSimulateSeedsAndSLOGate(t *testing.T) {
 		t.Errorf("json %v: %+v", err, res)
 	}
 	// without --fail-on, the same failure only reports
-	if _, _, code := run(t, "simulate", "--scenario", "spike", "--slo", "worker.catchUpSeconds<=100"); code != 0 {
+	if _, _, code := run(t, "simulate", "--scenario", "spike", "--slo", "gateway.catchUpSeconds<=100"); code != 0 {
 		t.Errorf("without --fail-on: exit %d", code)
 	}
 }

@@ -96,6 +96,7 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 	cmd.AddCommand(newTeardownCommand(streams))
 	cmd.AddCommand(newCheckCommand(streams))
 	cmd.AddCommand(newLoadtestCommand(streams))
+	cmd.AddCommand(newCalibrateCommand(streams))
 	cmd.AddCommand(newStatusCommand(streams))
 	cmd.AddCommand(newDoctorCommand(streams))
 	return cmd

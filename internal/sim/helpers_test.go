@@ -54,3 +54,25 @@ func simulate(tb testing.TB, env, scenario string, seed uint64, edit func(*Confi
 	}
 	return r
 }
+
+// heavyJobs replaces the measured worker (jobs of a fraction of a second,
+// internal/sim/profile.yaml) with jobs of 4 s, 2 at a time at 400m each —
+// a heavier model, as the e2e's --simulate-work makes the real worker — so
+// that the tests of the queue and the worker HPA have a worker that must
+// scale: with the measured jobs two prod workers serve every scenario's
+// job rate without scaling.
+func heavyJobs(c *Config) {
+	w := &c.Params.Worker
+	w.Concurrency, w.JobMeanSeconds, w.JobCV, w.CPUPerJob = 2, 4, 0.5, 400
+	w.IdleCPU, w.BaseMemoryMi, w.MemoryMiPerJob = 50, 300, 200
+}
+
+// withHeavyJobs is heavyJobs, then edit.
+func withHeavyJobs(edit func(*Config)) func(*Config) {
+	return func(c *Config) {
+		heavyJobs(c)
+		if edit != nil {
+			edit(c)
+		}
+	}
+}

@@ -17,12 +17,12 @@ import (
 // deployment draws from its own random streams.
 func TestStreamsIndependentPerDeployment(t *testing.T) {
 	for _, sc := range []string{"spike", "diurnal"} {
-		a := simulate(t, "prod", sc, 4, nil)
+		a := simulate(t, "prod", sc, 4, heavyJobs)
 		set := withHPA(envSet(t, "prod"), "voiceassist-worker-hpa", func(h *autoscalingv2.HorizontalPodAutoscaler) {
 			h.Spec.MaxReplicas = 4
 			h.Spec.Behavior.ScaleUp.Policies[0].Value = 100
 		})
-		b := simulate(t, "prod", sc, 4, func(c *Config) { c.Set = set })
+		b := simulate(t, "prod", sc, 4, withHeavyJobs(func(c *Config) { c.Set = set }))
 		if reflect.DeepEqual(a.Deployments[1].Summary, b.Deployments[1].Summary) {
 			t.Fatalf("%s: the worker HPA change moved nothing; the test proves nothing", sc)
 		}
@@ -65,9 +65,14 @@ func withResources(set *kube.Set, name string, cpu, mem float64) *kube.Set {
 
 // Half the CPU, about half the capacity; the limit matters with run.cpuBurst.
 func TestCapacityFollowsCPU(t *testing.T) {
-	prod := simulate(t, "prod", "steady", 1, func(c *Config) { c.Duration = 600 })
-	dev := simulate(t, "dev", "steady", 1, func(c *Config) { c.Duration = 600 })
-	for i, want := range []struct{ prod, dev float64 }{{150, 200.0 / 3}, {0.5, 0.5 * 450.0 / 800}} {
+	// the gateway with the measured profile: (request − idleCPU) / cpuPerRPS;
+	// the workers with heavy jobs (2 slots of 400m: prod's 1000m runs both at
+	// full speed, dev's 500m at 450/800); the measured worker's 4 slots want
+	// 4 × cpuPerJob, within both
+	g := DefaultParams().Gateway
+	prod := simulate(t, "prod", "steady", 1, withHeavyJobs(func(c *Config) { c.Duration = 600 }))
+	dev := simulate(t, "dev", "steady", 1, withHeavyJobs(func(c *Config) { c.Duration = 600 }))
+	for i, want := range []struct{ prod, dev float64 }{{(500 - g.IdleCPU) / g.CPUPerRPS, (250 - g.IdleCPU) / g.CPUPerRPS}, {0.5, 0.5 * 450.0 / 800}} {
 		p, d := prod.Deployments[i].CapacityPerPod, dev.Deployments[i].CapacityPerPod
 		if !near(p, want.prod) || !near(d, want.dev) {
 			t.Errorf("%s: capacity per pod prod %v dev %v, want %v and %v", prod.Deployments[i].Name, p, d, want.prod, want.dev)
@@ -76,16 +81,18 @@ func TestCapacityFollowsCPU(t *testing.T) {
 			t.Errorf("%s: half the CPU gives %.2f of the capacity", prod.Deployments[i].Name, r)
 		}
 	}
-	// the same prod HPAs with half-size pods need about twice the pods for a spike
+	// the same prod HPAs with half-size gateway pods need about twice the
+	// pods at the base load (a ramp to 5x would pin both at maxReplicas 15)
 	half := withResources(envSet(t, "prod"), GatewayName, 0.5, 1)
-	full := simulate(t, "prod", "ramp", 1, nil).Deployments[0].Summary
-	small := simulate(t, "prod", "ramp", 1, func(c *Config) { c.Set = half }).Deployments[0].Summary
-	if small.PeakReplicas < full.PeakReplicas+4 || small.PodHours < 1.4*full.PodHours {
+	full := simulate(t, "prod", "steady", 1, nil).Deployments[0].Summary
+	small := simulate(t, "prod", "steady", 1, func(c *Config) { c.Set = half }).Deployments[0].Summary
+	if small.PeakReplicas < 2*full.PeakReplicas-1 || small.PodHours < 1.7*full.PodHours {
 		t.Errorf("half-CPU gateway pods: peak %d, %.2f pod-hours; full: peak %d, %.2f pod-hours", small.PeakReplicas, small.PodHours, full.PeakReplicas, full.PodHours)
 	}
+	t.Logf("steady: full-CPU gateway peak %d, %.2f pod-hours; half-CPU peak %d, %.2f pod-hours", full.PeakReplicas, full.PodHours, small.PeakReplicas, small.PodHours)
 	// cpuBurst 1: pods get up to their limit (4x the request)
 	burst := simulate(t, "prod", "steady", 1, func(c *Config) { c.Duration = 600; c.Params.Run.CPUBurst = 1 })
-	if got := burst.Deployments[0].CapacityPerPod; !near(got, (2000-50)/3.0) {
+	if got := burst.Deployments[0].CapacityPerPod; !near(got, (2000-g.IdleCPU)/g.CPUPerRPS) {
 		t.Errorf("cpuBurst 1: %v req/s per pod", got)
 	}
 }
@@ -98,7 +105,7 @@ func TestMemoryLimitOOMKills(t *testing.T) {
 		t.Fatalf("OOM kills with the defaults: %+v", r.Deployments[1].Summary)
 	}
 	small := withResources(envSet(t, "prod"), WorkerName, 1, 0.25) // 1Gi limit: 300 + 200 x 2 slots fits, + spikes do not
-	r := simulate(t, "prod", "spike", 1, func(c *Config) { c.Set = small; c.Params.Worker.MemoryMiPerJob = 400 })
+	r := simulate(t, "prod", "spike", 1, withHeavyJobs(func(c *Config) { c.Set = small; c.Params.Worker.MemoryMiPerJob = 400 }))
 	if r.Deployments[1].Summary.OOMKills == 0 {
 		t.Error("a 1Gi worker running 2 jobs of 400Mi over 300Mi was never OOM-killed")
 	}
@@ -119,7 +126,9 @@ func TestPipelineFromManifests(t *testing.T) {
 		}
 		return v
 	}
-	base := simulate(t, "prod", "spike", 1, func(c *Config) { c.Adapter, c.AdapterFile = values("2m"), "v.yaml" })
+	// heavy jobs: the measured workers would not scale in a spike, so no
+	// pipeline could change their events
+	base := simulate(t, "prod", "spike", 1, withHeavyJobs(func(c *Config) { c.Adapter, c.AdapterFile = values("2m"), "v.yaml" }))
 	if s := base.Pipeline.RateWindow; s.Seconds != 120 || !strings.Contains(s.From, "v.yaml rules.custom[0].metricsQuery [2m]") {
 		t.Errorf("rate window %+v", s)
 	}
@@ -142,7 +151,7 @@ func TestPipelineFromManifests(t *testing.T) {
 		sm.Spec.Endpoints[0].Interval = "1m"
 		slow.ServiceMonitors = append(slow.ServiceMonitors, sm)
 	}
-	r := simulate(t, "prod", "spike", 1, func(c *Config) { c.Set = &slow; c.Adapter = values("5m") })
+	r := simulate(t, "prod", "spike", 1, withHeavyJobs(func(c *Config) { c.Set = &slow; c.Adapter = values("5m") }))
 	if r.Pipeline.GatewayScrape.Seconds != 60 || r.Pipeline.ExporterScrape.Seconds != 60 ||
 		reflect.DeepEqual(r.Deployments[1].Events, base.Deployments[1].Events) {
 		t.Errorf("1m scrapes: %+v, worker events unchanged: %v", r.Pipeline, reflect.DeepEqual(r.Deployments[1].Events, base.Deployments[1].Events))
@@ -281,7 +290,7 @@ func TestScaleEventsNameMetricAndLimit(t *testing.T) {
 // Jobs still queued at the end are reported, and the oracle pays for a
 // backlog it cannot clear: load beyond every worker's capacity.
 func TestQueuedAtEndAndOracleBacklog(t *testing.T) {
-	r := simulate(t, "prod", "queue-burst", 1, func(c *Config) { c.Duration = 1800 })
+	r := simulate(t, "prod", "queue-burst", 1, withHeavyJobs(func(c *Config) { c.Duration = 1800 }))
 	wk := r.Deployments[1].Summary
 	if wk.QueuedAtEnd == 0 || wk.OldestAtEndSeconds < 1000 {
 		t.Errorf("30 min after a 10,000-job burst: %d queued, oldest %d s", wk.QueuedAtEnd, wk.OldestAtEndSeconds)
@@ -291,7 +300,7 @@ func TestQueuedAtEndAndOracleBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = simulate(t, "prod", "steady", 1, func(c *Config) { c.Scenario = TraceScenario(tr) })
+	r = simulate(t, "prod", "steady", 1, withHeavyJobs(func(c *Config) { c.Scenario = TraceScenario(tr) }))
 	if got := r.Deployments[1].Summary.OraclePodHours; !near(got, 8*0.5) {
 		t.Errorf("oracle pod-hours at 6 jobs/s for 30 min: %v, want 4 (8 workers)", got)
 	}
@@ -300,7 +309,7 @@ func TestQueuedAtEndAndOracleBacklog(t *testing.T) {
 func TestSeedStatsAndSLOs(t *testing.T) {
 	var runs []*Result
 	for seed := uint64(1); seed <= 5; seed++ {
-		runs = append(runs, simulate(t, "prod", "spike", seed, nil))
+		runs = append(runs, simulate(t, "prod", "spike", seed, heavyJobs))
 	}
 	st := Stats(runs)
 	c := st.Deployments[0].Figures["catchUpSeconds"]
@@ -311,7 +320,7 @@ func TestSeedStatsAndSLOs(t *testing.T) {
 	if d := describe([]float64{1, 2, 3}); !near(d.Mean, 2) || !near(d.Hi-d.Mean, 4.303/1.7320508) || d.Min != 1 || d.Max != 3 {
 		t.Errorf("describe %+v", d)
 	}
-	ok, err := ParseSLO("gateway.catchUpSeconds<=180")
+	ok, err := ParseSLO("gateway.catchUpSeconds<=240")
 	if err != nil {
 		t.Fatal(err)
 	}

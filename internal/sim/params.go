@@ -1,16 +1,18 @@
 package sim
 
 import (
+	_ "embed" // the measured profile
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Params are the model's parameters. Every field has a documented default
 // (DefaultParams); a YAML file (LoadParams) or --set key=value overrides them.
 // Times are in seconds, CPU in millicores, memory in MiB.
 type Params struct {
-	// Profile says where the values come from; a calibration run
-	// (the planned `vactl calibrate`) will fill it in, the simulator only reports it.
+	// Profile says where the values come from; `vactl calibrate` fills it
+	// in, the simulator only reports it.
 	Profile    Profile    `json:"profile"`
 	Controller Controller `json:"controller"`
 	Metrics    Pipeline   `json:"metrics"`
@@ -139,8 +141,30 @@ type RunParams struct {
 	CPUBurst float64 `json:"cpuBurst"`
 }
 
-// DefaultParams returns the documented defaults (docs/simulate.md).
-func DefaultParams() Params {
+// measuredProfile is the parameter file `vactl calibrate` wrote on the real
+// binaries (its header says the command, machine and date; hack/calibrate
+// reproduces it): the simulator's defaults are the built-in values below
+// with every measured value replaced by it.
+//
+//go:embed profile.yaml
+var measuredProfile []byte
+
+var defaults = sync.OnceValue(func() Params {
+	p := builtinParams()
+	if err := decodeParams(&p, measuredProfile); err != nil {
+		panic("internal/sim/profile.yaml: " + err.Error()) // TestDefaultsValid
+	}
+	return p
+})
+
+// DefaultParams returns the defaults (docs/simulate.md): the measured
+// profile (profile.yaml) over the built-in values.
+func DefaultParams() Params { return defaults() }
+
+// builtinParams are the values no calibration measures (the controller's
+// flags, the run's shape, start-up CPU, drain) and the unmeasured
+// estimates the profile replaces.
+func builtinParams() Params {
 	return Params{
 		Profile: Profile{Source: "defaults", Notes: "not measured: docs/simulate.md explains each value"},
 		Controller: Controller{

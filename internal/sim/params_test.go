@@ -84,3 +84,26 @@ func TestValidateNamesField(t *testing.T) {
 		}
 	}
 }
+
+// The defaults are the committed measured profile: it names the command and
+// machine that produced it (in its profile block and its header), and
+// replaces the built-in estimates it measured.
+func TestDefaultsAreTheMeasuredProfile(t *testing.T) {
+	p, b := DefaultParams(), builtinParams()
+	if p.Profile.Source != "vactl calibrate" || !strings.Contains(p.Profile.Command, "vactl calibrate") || p.Profile.Machine == "" || p.Profile.Date == "" {
+		t.Errorf("profile %+v: want source vactl calibrate with its command, machine and date", p.Profile)
+	}
+	for _, h := range []string{"# command: vactl calibrate", "# machine: ", "go test -tags calibrate -run TestCalibrateLocal"} {
+		if !strings.Contains(string(measuredProfile), h) {
+			t.Errorf("profile.yaml's header has no %q", h)
+		}
+	}
+	if p.Gateway.CPUPerRPS == b.Gateway.CPUPerRPS || p.Worker.JobMeanSeconds == b.Worker.JobMeanSeconds || p.Worker.Concurrency == b.Worker.Concurrency {
+		t.Errorf("gateway %+v worker %+v: the measured values did not replace the built-in ones", p.Gateway, p.Worker)
+	}
+	// DefaultParams hands out copies
+	p.Gateway.CPUPerRPS = -1
+	if DefaultParams().Gateway.CPUPerRPS == -1 {
+		t.Error("DefaultParams returned shared state")
+	}
+}
