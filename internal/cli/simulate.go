@@ -34,6 +34,7 @@ type simulateOptions struct {
 	slo                 []string
 	failOn              string
 	scenarioSet         bool
+	against, filename   string
 }
 
 // wholeValue is a pflag.Value for a whole number within [min, max] whose
@@ -107,6 +108,8 @@ func newSimulateCommand(streams IOStreams) *cobra.Command {
 	f.StringArrayVar(&o.compareDir, "compare-dir", nil, "also simulate the manifests in this directory (same --env) side by side; repeatable")
 	f.StringArrayVar(&o.slo, "slo", nil, "threshold deployment.figure<=max, e.g. gateway.sloViolationSeconds<=60 (repeatable; figures in docs/simulate.md)")
 	f.StringVar(&o.failOn, "fail-on", "none", "exit 1 when: slo (an --slo threshold failed in any seed) | none")
+	f.StringVar(&o.against, "against", "", "replay the load of a `vactl loadtest -o json` report and compare the scale events (exit 1 when they disagree)")
+	f.StringVarP(&o.filename, "filename", "f", "", "with --against: the rendered objects that were deployed (a YAML file) instead of --env/--dir")
 	return cmd
 }
 
@@ -223,6 +226,20 @@ func (o *simulateOptions) run(out io.Writer) error {
 	}
 	if err := cfg.Params.Validate(); err != nil {
 		return &UsageError{Err: fmt.Errorf("model parameters: %w", err)}
+	}
+	if o.filename != "" && o.against == "" {
+		return usageErrorf("-f %s: give it with --against", o.filename)
+	}
+	if o.against != "" {
+		switch {
+		case o.trace != "" || o.scenarioSet || o.duration != "":
+			return usageErrorf("--against replays the report's load: drop --scenario, --trace and --duration")
+		case len(o.compare) > 0 || len(o.compareDir) > 0 || o.seeds > 1 || len(slos) > 0 || o.png != "":
+			return usageErrorf("--against compares one configuration with one run: drop --compare, --compare-dir, --seeds, --slo and --png")
+		case o.output == outputCSV:
+			return usageErrorf("-o csv: --against writes text, json or yaml")
+		}
+		return o.runAgainst(out, cfg, rep.Inputs)
 	}
 	switch {
 	case o.trace != "" && o.scenarioSet:
