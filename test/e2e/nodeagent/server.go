@@ -54,6 +54,7 @@ func (a *Agent) startServer() (*kubeletServer, error) {
 	mux.HandleFunc("/metrics/resource", a.serveResourceMetrics)
 	mux.HandleFunc("/pods", a.servePods)
 	mux.HandleFunc("/containerLogs/", a.serveLogs)
+	mux.HandleFunc("/portForward/", a.servePortForward)
 	s := &kubeletServer{
 		l: l,
 		srv: &http.Server{
