@@ -84,7 +84,11 @@ func newSimulateCommand(streams IOStreams) *cobra.Command {
       --slo worker.queuedAtEnd=0 --fail-on slo
 
   # Four configurations side by side
-  vactl simulate --env prod --compare staging --compare dev --compare-dir ../old/k8s/performance`,
+  vactl simulate --env prod --compare staging --compare dev --compare-dir ../old/k8s/performance
+
+  # Did the simulator predict what the cluster did? (exit 1 when not)
+  vactl loadtest worker --burst 700 -o json > burst.json
+  vactl simulate --env dev --params measured.yaml --against burst.json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.scenarioSet = cmd.Flags().Changed("scenario")
@@ -159,6 +163,14 @@ terminal chart. The header gives the parameters, pod capacity and metrics
 pipeline in effect. --seeds N: mean and 95 % interval of each figure. --slo and
 --fail-on slo turn it into a CI gate (exit 1). -o json|yaml|csv print the timelines
 instead; --png draws them.
+
+Fidelity: --against REPORT.json replays the requests and jobs a
+'vactl loadtest -o json' run sent, second by second, through the manifests
+(--env/--dir, or -f the rendered objects that were deployed) with the HPA sync
+and scrape phases measured from the report, and compares the HPAs' scale
+events: each measured event must have a simulated one with the same from → to
+within one HPA sync period (controller.syncPeriodSeconds), none extra, and the
+same peak replicas. Exit 0 when they agree, 1 when not.
 `)
 	return b.String()
 }
