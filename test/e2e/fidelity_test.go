@@ -355,7 +355,8 @@ func fidelityParams(t *testing.T, r rendered, rep *loadtest.Report, starts *podS
 	cpuReq, memReq := requests(t, r, "voiceassist-worker")
 	cpuIdle, cpuPeak := utilization(rep, "voiceassist-worker-hpa", "Resource/cpu")
 	memIdle, memPeak := utilization(rep, "voiceassist-worker-hpa", "Resource/memory")
-	gwCPU := float64(resource.MustParse(gwCPURequest).MilliValue()) // the scaling overlay's
+	gwReq := resource.MustParse(gwCPURequest) // the scaling overlay's
+	gwCPU := float64(gwReq.MilliValue())
 	gwIdle, _ := utilization(rep, "voiceassist-server-hpa", "Resource/cpu")
 	const concurrency = 4
 	p := map[string]any{
