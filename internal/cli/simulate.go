@@ -112,8 +112,8 @@ func newSimulateCommand(streams IOStreams) *cobra.Command {
 	f.StringArrayVar(&o.compareDir, "compare-dir", nil, "also simulate the manifests in this directory (same --env) side by side; repeatable")
 	f.StringArrayVar(&o.slo, "slo", nil, "threshold deployment.figure<=max, e.g. gateway.sloViolationSeconds<=60 (repeatable; figures in docs/simulate.md)")
 	f.StringVar(&o.failOn, "fail-on", "none", "exit 1 when: slo (an --slo threshold failed in any seed) | none")
-	f.StringVar(&o.against, "against", "", "replay the load of a `vactl loadtest -o json` report and compare the scale events (exit 1 when they disagree)")
-	f.StringVarP(&o.filename, "filename", "f", "", "with --against: the rendered objects that were deployed (a YAML file) instead of --env/--dir")
+	f.StringVar(&o.against, "against", "", "replay the load of `FILE`, a vactl loadtest -o json report, and compare the scale events (exit 1 when they disagree)")
+	f.StringVarP(&o.filename, "filename", "f", "", "with --against: `FILE` of the rendered objects that were deployed (YAML) instead of --env/--dir")
 	return cmd
 }
 
