@@ -34,6 +34,7 @@ type simulateOptions struct {
 	slo                 []string
 	failOn              string
 	scenarioSet         bool
+	against, filename   string
 }
 
 // wholeValue is a pflag.Value for a whole number within [min, max] whose
@@ -83,7 +84,11 @@ func newSimulateCommand(streams IOStreams) *cobra.Command {
       --slo worker.queuedAtEnd=0 --fail-on slo
 
   # Four configurations side by side
-  vactl simulate --env prod --compare staging --compare dev --compare-dir ../old/k8s/performance`,
+  vactl simulate --env prod --compare staging --compare dev --compare-dir ../old/k8s/performance
+
+  # Did the simulator predict what the cluster did? (exit 1 when not)
+  vactl loadtest worker --burst 700 -o json > burst.json
+  vactl simulate --env dev --params measured.yaml --against burst.json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.scenarioSet = cmd.Flags().Changed("scenario")
@@ -107,6 +112,8 @@ func newSimulateCommand(streams IOStreams) *cobra.Command {
 	f.StringArrayVar(&o.compareDir, "compare-dir", nil, "also simulate the manifests in this directory (same --env) side by side; repeatable")
 	f.StringArrayVar(&o.slo, "slo", nil, "threshold deployment.figure<=max, e.g. gateway.sloViolationSeconds<=60 (repeatable; figures in docs/simulate.md)")
 	f.StringVar(&o.failOn, "fail-on", "none", "exit 1 when: slo (an --slo threshold failed in any seed) | none")
+	f.StringVar(&o.against, "against", "", "replay the load of `FILE`, a vactl loadtest -o json report, and compare the scale events (exit 1 when they disagree)")
+	f.StringVarP(&o.filename, "filename", "f", "", "with --against: `FILE` of the rendered objects that were deployed (YAML) instead of --env/--dir")
 	return cmd
 }
 
@@ -156,6 +163,14 @@ terminal chart. The header gives the parameters, pod capacity and metrics
 pipeline in effect. --seeds N: mean and 95 % interval of each figure. --slo and
 --fail-on slo turn it into a CI gate (exit 1). -o json|yaml|csv print the timelines
 instead; --png draws them.
+
+Fidelity: --against REPORT.json replays the requests and jobs a
+'vactl loadtest -o json' run sent, second by second, through the manifests
+(--env/--dir, or -f the rendered objects that were deployed) with the HPA sync
+and scrape phases measured from the report, and compares the HPAs' scale
+events: each measured event must have a simulated one with the same from → to
+within one HPA sync period (controller.syncPeriodSeconds), none extra, and the
+same peak replicas. Exit 0 when they agree, 1 when not.
 `)
 	return b.String()
 }
@@ -223,6 +238,20 @@ func (o *simulateOptions) run(out io.Writer) error {
 	}
 	if err := cfg.Params.Validate(); err != nil {
 		return &UsageError{Err: fmt.Errorf("model parameters: %w", err)}
+	}
+	if o.filename != "" && o.against == "" {
+		return usageErrorf("-f %s: give it with --against", o.filename)
+	}
+	if o.against != "" {
+		switch {
+		case o.trace != "" || o.scenarioSet || o.duration != "":
+			return usageErrorf("--against replays the report's load: drop --scenario, --trace and --duration")
+		case len(o.compare) > 0 || len(o.compareDir) > 0 || o.seeds > 1 || len(slos) > 0 || o.png != "":
+			return usageErrorf("--against compares one configuration with one run: drop --compare, --compare-dir, --seeds, --slo and --png")
+		case o.output == outputCSV:
+			return usageErrorf("-o csv: --against writes text, json or yaml")
+		}
+		return o.runAgainst(out, cfg, rep.Inputs)
 	}
 	switch {
 	case o.trace != "" && o.scenarioSet:

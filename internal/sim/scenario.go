@@ -20,8 +20,9 @@ type Scenario struct {
 	// BurstAt and BurstJobs put BurstJobs jobs on the queue at once at BurstAt.
 	BurstAt, BurstJobs int64
 
-	shape func(t float64) float64 // load multiplier of the base rates
-	trace *Trace
+	shape  func(t float64) float64 // load multiplier of the base rates
+	trace  *Trace
+	replay *Replay // exact arrivals, not rates
 }
 
 // Times of the built-in scenarios (seconds).
@@ -107,6 +108,10 @@ func TraceScenario(tr *Trace) Scenario {
 // (jobs/s) at second t. Calls must come with non-decreasing t (a trace keeps
 // a cursor).
 func (s *Scenario) rates(t float64, p *Params) (rps, jobs float64) {
+	if s.replay != nil {
+		r, j := s.replay.arrivals(int64(t))
+		return float64(r), float64(j)
+	}
 	if s.trace != nil {
 		return s.trace.at(t)
 	}

@@ -31,6 +31,9 @@ type Config struct {
 	// SampleSeconds is the timeline resolution; 0 picks 1 s up to 6 h,
 	// 15 s up to 3 days, 60 s beyond.
 	SampleSeconds int64
+	// Phases place the scrapes and the HPA sync within their periods; nil
+	// takes DefaultPhases.
+	Phases *Phases
 }
 
 // Sim is a prepared run. Run may be called once.
@@ -54,6 +57,7 @@ type Sim struct {
 	qScrape, syncEvery     int64
 	window                 int64
 	duration, sample       int64
+	phases                 Phases
 }
 
 // Phases of the periodic activities within their period, so that they do not
@@ -86,13 +90,25 @@ func New(cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("no manifests")
 	}
 	s := &Sim{cfg: cfg, p: p, sc: cfg.Scenario}
-	if s.sc.shape == nil && s.sc.trace == nil {
+	if s.sc.shape == nil && s.sc.trace == nil && s.sc.replay == nil {
 		return nil, fmt.Errorf("no scenario")
 	}
 	if s.sc.trace != nil {
 		tc := *s.sc.trace
 		tc.cursor = 0
 		s.sc.trace = &tc
+	}
+	s.phases = DefaultPhases()
+	if cfg.Phases != nil {
+		s.phases = *cfg.Phases
+		for _, ph := range []struct {
+			name string
+			v    int64
+		}{{"metrics-server", s.phases.MetricsServer}, {"scrape", s.phases.Scrape}, {"sync", s.phases.Sync}} {
+			if ph.v < 0 {
+				return nil, fmt.Errorf("%s phase %d s: want 0 or more", ph.name, ph.v)
+			}
+		}
 	}
 	s.duration = cfg.Duration
 	if s.duration <= 0 {
@@ -218,9 +234,17 @@ func (s *Sim) Run() *Result {
 		if t == 0 {
 			s.wm.late = 0 // count from the end of the warm-up
 		}
-		rps, jobRate := s.sc.rates(float64(max(t, 0)), &s.p)
-		reqs := s.gwArrivals.poisson(rps)
-		jobs := int64(s.wkArrivals.poisson(jobRate))
+		var rps, jobRate, reqs float64
+		var jobs int64
+		if r := s.sc.replay; r != nil {
+			// the measured arrivals themselves; no load before the run
+			n, j := r.arrivals(t)
+			rps, jobRate, reqs, jobs = float64(n), float64(j), float64(n), j
+		} else {
+			rps, jobRate = s.sc.rates(float64(max(t, 0)), &s.p)
+			reqs = s.gwArrivals.poisson(rps)
+			jobs = int64(s.wkArrivals.poisson(jobRate))
+		}
 		burst := int64(0)
 		if t == s.sc.BurstAt && s.sc.BurstJobs > 0 {
 			burst = s.sc.BurstJobs
@@ -232,17 +256,17 @@ func (s *Sim) Run() *Result {
 		p95, served, dropped := s.gm.step(s.gw, t, reqs, q)
 		done := s.wm.step(s.wk, t, jobs+burst)
 
-		if mod(t, s.resolution) == 0 {
+		if mod(t, s.resolution) == s.phases.MetricsServer%s.resolution {
 			s.gw.scrapeMetricsServer(t)
 			s.wk.scrapeMetricsServer(t)
 		}
-		if mod(t, s.gwScrape) == scrapePhase%s.gwScrape {
+		if mod(t, s.gwScrape) == s.phases.Scrape%s.gwScrape {
 			s.gw.scrapePrometheus(t)
 		}
-		if mod(t, s.qScrape) == scrapePhase%s.qScrape {
+		if mod(t, s.qScrape) == s.phases.Scrape%s.qScrape {
 			s.exp = exporter{depth: q.depth, age: q.oldestAge(t)}
 		}
-		if mod(t, s.syncEvery) == syncPhase%s.syncEvery {
+		if mod(t, s.syncEvery) == s.phases.Sync%s.syncEvery {
 			s.gw.queryAdapter(t, s.window)
 			for _, a := range s.scalers {
 				from := a.dep.spec

@@ -420,6 +420,9 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		// No kube-proxy: the aggregator dials an APIService's endpoints
 		// (pod IPs) directly rather than its ClusterIP.
 		"--enable-aggregator-routing=true",
+		// The node's Hostname address resolves nowhere (no DNS here): reach
+		// the kubelet endpoint (logs, port-forward) at its InternalIP.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--allow-privileged=true",
 		"--profiling=false",
 	)

@@ -55,6 +55,7 @@ func (a *Agent) startServer() (*kubeletServer, error) {
 	mux.Handle("/metrics/cadvisor", a.cadvisorHandler())
 	mux.HandleFunc("/pods", a.servePods)
 	mux.HandleFunc("/containerLogs/", a.serveLogs)
+	mux.HandleFunc("/portForward/", a.servePortForward)
 	s := &kubeletServer{
 		l: l,
 		srv: &http.Server{
