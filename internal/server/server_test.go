@@ -71,7 +71,11 @@ type gateway struct {
 	q   *queue.Queue
 }
 
-func (e *env) gateway(mut func(*Config)) *gateway {
+func (e *env) gateway(mut func(*Config)) *gateway { return e.gatewayWith(Deps{}, mut) }
+
+// gatewayWith is gateway with extra dependencies (Auth); the store, queue,
+// Redis and logger are the env's.
+func (e *env) gatewayWith(extra Deps, mut func(*Config)) *gateway {
 	t := e.t
 	t.Helper()
 	q, err := queue.New(e.rdb, fmt.Sprintf("test-%d", e.n.Add(1)), queue.Options{})
@@ -86,7 +90,7 @@ func (e *env) gateway(mut func(*Config)) *gateway {
 	if mut != nil {
 		mut(&cfg)
 	}
-	srv := New(cfg, Deps{Jobs: e.store, Queue: q, Redis: e.rdb, Logger: testLogger(t)})
+	srv := New(cfg, Deps{Jobs: e.store, Queue: q, Redis: e.rdb, Logger: testLogger(t), Auth: extra.Auth})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &gateway{env: e, srv: srv, ts: ts, q: q}
