@@ -97,6 +97,7 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 	cmd.AddCommand(newLoadtestCommand(streams))
 	cmd.AddCommand(newStatusCommand(streams))
 	cmd.AddCommand(newDoctorCommand(streams))
+	cmd.AddCommand(newAPIKeyCommand(streams))
 	return cmd
 }
 
