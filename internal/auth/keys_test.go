@@ -3,15 +3,18 @@ package auth
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/voiceassist/autoscaling/internal/testenv"
 )
+
+// testLogger logs to the test's output (not internal/testenv, which
+// imports this package).
+func testLogger(t *testing.T) *slog.Logger { return slog.New(slog.NewTextHandler(t.Output(), nil)) }
 
 func TestNewKeyAndLookup(t *testing.T) {
 	key, line, err := NewKey("clinic-a")
@@ -133,7 +136,7 @@ func TestKeyFileRotation(t *testing.T) {
 	oldKey, oldLine, _ := NewKey("c1")
 	newKey, newLine, _ := NewKey("c1")
 	vol := newSecretVolume(t, oldLine+"\n")
-	f, err := LoadKeyFile(vol.path(), testenv.Logger(t))
+	f, err := LoadKeyFile(vol.path(), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +203,7 @@ func TestKeyFileReloadByPoll(t *testing.T) {
 	if err := os.WriteFile(p, []byte("# empty\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := LoadKeyFile(p, testenv.Logger(t))
+	f, err := LoadKeyFile(p, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
