@@ -5,7 +5,7 @@
 # listens on 127.0.0.1 only. Ctrl-C stops it all.
 #
 #   scripts/run-local.sh [--with-prometheus] [--no-worker] [--dir DIR] [--keep]
-#                        [--server-port 8000] [--worker-port 9090] [--exporter-port 9121]
+#                        [--server-port 8000] [--server-metrics-port 9091] [--worker-port 9090] [--exporter-port 9121]
 #                        [--redis-port 16379] [--postgres-port 15432] [--prometheus-port 19090]
 #
 # Needs what scripts/setup-debian.sh installs (redis-server, PostgreSQL,
@@ -25,6 +25,7 @@ Options:
   --dir DIR             put data and logs in DIR (default: a new /tmp/voiceassist-local.XXXXXX)
   --keep                keep the data directories on exit (logs are always kept)
   --server-port N       API gateway (default 8000)
+  --server-metrics-port N  the gateway's /metrics (default 9091)
   --worker-port N       worker /health, /ready, /metrics (default 9090)
   --exporter-port N     queue-exporter /metrics (default 9121)
   --redis-port N        redis-server (default 16379, not 6379: a system Redis may hold that)
@@ -34,7 +35,7 @@ Options:
 EOF
 }
 
-server_port=8000 worker_port=9090 exporter_port=9121
+server_port=8000 server_metrics_port=9091 worker_port=9090 exporter_port=9121
 redis_port=16379 pg_port=15432 prom_port=19090
 with_prom=0 with_worker=1 keep=0 dir=""
 
@@ -48,6 +49,7 @@ while (($#)); do
     --keep) keep=1 ;;
     --dir) [[ -n ${2-} ]] || die "--dir needs a directory"; dir=$2; shift ;;
     --server-port) port_arg "$@"; server_port=$2; shift ;;
+    --server-metrics-port) port_arg "$@"; server_metrics_port=$2; shift ;;
     --worker-port) port_arg "$@"; worker_port=$2; shift ;;
     --exporter-port) port_arg "$@"; exporter_port=$2; shift ;;
     --redis-port) port_arg "$@"; redis_port=$2; shift ;;
@@ -74,7 +76,7 @@ fi
 ((with_prom)) && need prometheus "run scripts/setup-debian.sh (Debian's prometheus package)"
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-ports=("$server_port" "$exporter_port" "$redis_port" "$pg_port")
+ports=("$server_port" "$server_metrics_port" "$exporter_port" "$redis_port" "$pg_port")
 ((with_worker)) && ports+=("$worker_port")
 ((with_prom)) && ports+=("$prom_port")
 for p in "${ports[@]}"; do
@@ -194,8 +196,14 @@ export REDIS_ADDR="127.0.0.1:$redis_port"
 # --- the services ----------------------------------------------------------
 echo "run-local: starting the services" >&2
 start queue-exporter "$dir/bin/queue-exporter" --listen "127.0.0.1:$exporter_port"
+# One API key for the local client (the gateway accepts only keys whose
+# SHA-256 is in its keys file; `vactl apikey new` makes them too).
+api_key="vak_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+printf 'local:%s\n' "$(printf %s "$api_key" | sha256sum | cut -d' ' -f1)" >"$dir/api-keys"
+printf '%s\n' "$api_key" >"$dir/api-key"
 # No load balancer to drain locally, so no pre-stop delay: Ctrl-C is quick.
 start voiceassist-server "$dir/bin/voiceassist-server" --listen "127.0.0.1:$server_port" \
+  --metrics-listen "127.0.0.1:$server_metrics_port" --api-keys-file "$dir/api-keys" \
   --pre-stop-delay 0s --shutdown-grace 10s
 ((with_worker)) && start voiceassist-worker "$dir/bin/voiceassist-worker" --listen "127.0.0.1:$worker_port"
 wait_port queue-exporter "$exporter_port" 30
@@ -218,7 +226,7 @@ EOF
   }
   {
     printf 'global:\n  scrape_interval: 5s\n  scrape_timeout: 5s\nscrape_configs:\n'
-    target voiceassist-server "127.0.0.1:$server_port" voiceassist-server-local server
+    target voiceassist-server "127.0.0.1:$server_metrics_port" voiceassist-server-local server
     target queue-exporter "127.0.0.1:$exporter_port" queue-exporter-local exporter
     ((with_worker)) && target voiceassist-worker "127.0.0.1:$worker_port" voiceassist-worker-local worker
     true
@@ -235,7 +243,9 @@ cat <<EOF
 
 VoiceAssist is running (Ctrl-C stops everything):
 
-  API gateway     http://127.0.0.1:$server_port      (/health /ready /metrics, POST /v1/jobs, GET /v1/jobs/{id}, POST /v1/analyze)
+  API gateway     http://127.0.0.1:$server_port      (/health /ready, POST /v1/jobs, GET|DELETE /v1/jobs/{id}, POST /v1/analyze)
+                  http://127.0.0.1:$server_metrics_port/metrics
+  API key         $api_key   (also in $dir/api-key; client id "local")
 EOF
 ((with_worker)) && echo "  worker          http://127.0.0.1:$worker_port/metrics   (/health /ready)"
 echo "  queue-exporter  http://127.0.0.1:$exporter_port/metrics"
@@ -246,8 +256,9 @@ cat <<EOF
   logs            $logs/
 
 Submit a job (a WAV file; docs/running-locally.md shows how to make one):
-  curl -sS -H 'Content-Type: audio/wav' --data-binary @tone.wav http://127.0.0.1:$server_port/v1/jobs
-  curl -sS http://127.0.0.1:$server_port/v1/jobs/<id>
+  export VOICEASSIST_API_KEY=$api_key
+  curl -sS -H "Authorization: Bearer \$VOICEASSIST_API_KEY" -H 'Content-Type: audio/wav' --data-binary @tone.wav http://127.0.0.1:$server_port/v1/jobs
+  curl -sS -H "Authorization: Bearer \$VOICEASSIST_API_KEY" http://127.0.0.1:$server_port/v1/jobs/<id>
 EOF
 if ((with_prom)); then
   cat <<EOF

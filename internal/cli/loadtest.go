@@ -28,6 +28,7 @@ type loadtestOptions struct {
 	flags  *genericclioptions.ConfigFlags
 
 	url, via, service, port string
+	apiKeyFile              string
 	gatewayDep, workerDep   string
 	watchCluster, record    bool
 	env                     string
@@ -99,6 +100,7 @@ func newLoadtestTargetCommand(streams IOStreams, target, short string) *cobra.Co
 	o.flags = cluster.NewConfigFlags()
 	o.flags.AddFlags(f)
 	f.StringVar(&o.url, "url", "", "send to this base URL (e.g. https://api.example/ or http://127.0.0.1:8000) instead of the cluster's Service")
+	f.StringVar(&o.apiKeyFile, "api-key-file", "", "file holding the API key sent to the gateway (Authorization: Bearer); else $"+apiKeyEnv)
 	f.StringVar(&o.via, "via", "port-forward", "reach the Service's pods by: port-forward (through the API server, as kubectl port-forward; to every ready pod) | endpoints (dial the ready endpoints directly: from inside the cluster network)")
 	f.StringVar(&o.service, "service", "voiceassist-server", "the gateway's Service")
 	f.StringVar(&o.port, "port", "http", "the Service port (name or number)")
@@ -214,12 +216,37 @@ func loadtestExample(target string) string {
   vactl loadtest api --rate 40 --duration 2m --cooldown 0`
 }
 
+// apiKeyEnv holds the gateway API key when --api-key-file is not given.
+const apiKeyEnv = "VOICEASSIST_API_KEY"
+
+// loadtestAPIKey is the key the load authenticates with: --api-key-file's
+// content (trimmed), else $VOICEASSIST_API_KEY, else none ("").
+func loadtestAPIKey(file string, getenv func(string) string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(getenv(apiKeyEnv)), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", usageErrorf("--api-key-file: %v", err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" || strings.ContainsAny(key, " \t\r\n") {
+		return "", usageErrorf("--api-key-file %s: want one API key on one line", file)
+	}
+	return key, nil
+}
+
 func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error {
 	if err := checkOutput(o.output, loadtestOutputs); err != nil {
 		return err
 	}
 	cfg := loadtest.Config{Target: o.target, APIRate: o.rate, JobRate: o.jobRate, Burst: o.burst,
 		RequestTimeout: o.requestTimeout, Poll: o.poll, FollowTimeout: o.followTimeout, Progress: errOut}
+	key, err := loadtestAPIKey(o.apiKeyFile, os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg.APIKey = key
 	if o.maxInFlight < 1 {
 		return usageErrorf("--max-in-flight %d: want at least 1", o.maxInFlight)
 	}

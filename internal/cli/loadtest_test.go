@@ -31,6 +31,7 @@ func TestLoadtestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"api", "--url", "http://127.0.0.1:1", "--profile", "sine"}, `--profile "sine"`},
 		{[]string{"api", "--url", "http://127.0.0.1:1", "--burst", "5"}, "--burst"},
+		{[]string{"api", "--url", "http://127.0.0.1:1", "--api-key-file", "/nonexistent/key"}, "--api-key-file"},
 		{[]string{"api", "--url", "http://127.0.0.1:1", "--trace", trace, "--profile", "spike"}, "--trace and --profile"},
 		{[]string{"api", "--url", "http://127.0.0.1:1", "--trace", trace}, `bad.csv:3: rps "x"`},
 		{[]string{"api", "--url", "http://127.0.0.1:1", "--slo", "p99=soon"}, `--slo "p99=soon"`},
@@ -57,10 +58,15 @@ func TestLoadtestUsageErrors(t *testing.T) {
 func TestLoadtestURL(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	rd := testenv.StartRedis(t)
-	gw := testenv.StartService(t, server.Command, map[string]string{"DATABASE_URL": pg.DSN, "REDIS_ADDR": rd.Addr})
+	key, keys := testenv.APIKey(t, "vactl-loadtest")
+	gw := testenv.StartService(t, server.Command, map[string]string{"DATABASE_URL": pg.DSN, "REDIS_ADDR": rd.Addr, "API_KEYS_FILE": keys})
 	gw.WaitReady(t, 30*time.Second)
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	pngPath := filepath.Join(t.TempDir(), "run.png")
-	out, stderr, code := runIn(t, "", "loadtest", "api", "--url", gw.URL, "--rate", "10", "--duration", "3s", "--mix", "1s", "--sample-rate", "8000",
+	out, stderr, code := runIn(t, "", "loadtest", "api", "--url", gw.URL, "--api-key-file", keyFile, "--rate", "10", "--duration", "3s", "--mix", "1s", "--sample-rate", "8000",
 		"--slo", "p99=5s", "-o", "markdown", "--png", pngPath)
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
@@ -81,7 +87,9 @@ func TestLoadtestURL(t *testing.T) {
 	if _, err := png.Decode(f); err != nil {
 		t.Errorf("--png: %v", err)
 	}
-	// an SLO the run cannot meet: exit 1, the report still written
+	// an SLO the run cannot meet: exit 1, the report still written (the
+	// key from the environment this time)
+	t.Setenv("VOICEASSIST_API_KEY", key)
 	out, _, code = runIn(t, "", "loadtest", "api", "--url", gw.URL, "--rate", "5", "--duration", "1s", "--mix", "1s", "--slo", "p50=1us")
 	if code != ExitFailure || !strings.Contains(out, "verdict: fail") || !strings.Contains(out, "SLO p50<=1µs missed") {
 		t.Errorf("unmeetable SLO: exit %d\n%s", code, out)

@@ -99,6 +99,7 @@ Exit codes: 0 success, 1 failure or error-level findings, 2 usage or input error
 	cmd.AddCommand(newCalibrateCommand(streams))
 	cmd.AddCommand(newStatusCommand(streams))
 	cmd.AddCommand(newDoctorCommand(streams))
+	cmd.AddCommand(newAPIKeyCommand(streams))
 	return cmd
 }
 

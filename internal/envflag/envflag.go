@@ -75,6 +75,20 @@ func (s *Set) Int(p *int, name, env string, def int, help string) {
 	s.FS.IntVar(p, name, def, usage(env, help))
 }
 
+// Bool declares a boolean flag defaulting to $env (true/false, 1/0, as
+// strconv.ParseBool reads them), else def.
+func (s *Set) Bool(p *bool, name, env string, def bool, help string) {
+	s.record(name, env, strconv.FormatBool(def), help)
+	if v := s.Getenv(env); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.fail(env, v, "not a boolean (true or false)")
+		}
+		def = b
+	}
+	s.FS.BoolVar(p, name, def, usage(env, help))
+}
+
 // Duration declares a duration flag defaulting to $env, else def.
 func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, help string) {
 	s.record(name, env, def.String(), help)

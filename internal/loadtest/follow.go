@@ -107,6 +107,9 @@ func (r *run) poll(ctx context.Context, id string) {
 	if err != nil {
 		return
 	}
+	if r.cfg.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
+	}
 	res, err := r.cfg.Client.Do(req)
 	if err != nil {
 		return // read again next sweep

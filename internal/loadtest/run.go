@@ -36,6 +36,9 @@ type Config struct {
 	Clips []Clip
 	// Gateway is where requests go.
 	Gateway Gateway
+	// APIKey, if set, is sent with every request (Authorization: Bearer):
+	// the gateway refuses unauthenticated /v1 requests.
+	APIKey string
 	// Client sends the requests (nil: one with RequestTimeout).
 	Client *http.Client
 	// RequestTimeout bounds each request (default 30 s).
@@ -251,6 +254,9 @@ func (r *run) attack(ctx context.Context, p vegeta.Pacer, path string, check fun
 	var mu sync.Mutex
 	var n uint64
 	hdr := http.Header{"Content-Type": []string{"audio/wav"}}
+	if cfg.APIKey != "" {
+		hdr.Set("Authorization", "Bearer "+cfg.APIKey)
+	}
 	targeter := func(t *vegeta.Target) error {
 		mu.Lock()
 		i := pick.pick(n)

@@ -19,6 +19,7 @@ import (
 // PostgreSQL, in this process, as their binaries run them.
 type stack struct {
 	gateway, worker *testenv.Service
+	key             string // the gateway's one API key
 }
 
 func startStack(t *testing.T, withWorker bool) *stack {
@@ -26,7 +27,12 @@ func startStack(t *testing.T, withWorker bool) *stack {
 	pg := testenv.StartPostgres(t)
 	rd := testenv.StartRedis(t)
 	env := map[string]string{"DATABASE_URL": pg.DSN, "REDIS_ADDR": rd.Addr, "QUEUE_NAME": "loadtest"}
-	s := &stack{gateway: testenv.StartService(t, server.Command, env)}
+	key, keys := testenv.APIKey(t, "loadtest")
+	genv := map[string]string{"API_KEYS_FILE": keys}
+	for k, v := range env {
+		genv[k] = v
+	}
+	s := &stack{gateway: testenv.StartService(t, server.Command, genv), key: key}
 	s.gateway.WaitReady(t, 30*time.Second)
 	if withWorker {
 		w := map[string]string{"WORKER_CONCURRENCY": "4", "REAP_INTERVAL": "200ms"}
@@ -61,7 +67,7 @@ func TestRunAPIConstant(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := Run(context.Background(), Config{Target: TargetAPI, Shape: sh, APIRate: rate, Clips: c,
-		Gateway: URLGateway(s.gateway.URL), Cooldown: 0})
+		Gateway: URLGateway(s.gateway.URL), APIKey: s.key, Cooldown: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +99,7 @@ func TestRunAPIBadBody(t *testing.T) {
 	// The gateway's 404 for an unknown path and its /health 200 are
 	// counted as what they are.
 	rep, err := Run(context.Background(), Config{Target: TargetAPI, Shape: sh, APIRate: 10, Clips: clips(t, "1s"),
-		Gateway: URLGateway(s.gateway.URL + "/nowhere"), Cooldown: 0})
+		Gateway: URLGateway(s.gateway.URL + "/nowhere"), APIKey: s.key, Cooldown: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +114,7 @@ func TestRunWorkerBurst(t *testing.T) {
 	s := startStack(t, true)
 	const n = 30
 	rep, err := Run(context.Background(), Config{Target: TargetWorker, Shape: DefaultShape(ProfileConstant), Burst: n,
-		Clips: clips(t, "1s"), Gateway: URLGateway(s.gateway.URL), Cooldown: 0, Poll: 200 * time.Millisecond, FollowTimeout: time.Minute})
+		Clips: clips(t, "1s"), Gateway: URLGateway(s.gateway.URL), APIKey: s.key, Cooldown: 0, Poll: 200 * time.Millisecond, FollowTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +159,7 @@ func TestRunInterrupted(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	rep, err := Run(ctx, Config{Target: TargetAPI, Shape: sh, APIRate: 10, Clips: clips(t, "1s"), Gateway: URLGateway(front.URL), Cooldown: -1})
+	rep, err := Run(ctx, Config{Target: TargetAPI, Shape: sh, APIRate: 10, Clips: clips(t, "1s"), Gateway: URLGateway(front.URL), APIKey: s.key, Cooldown: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

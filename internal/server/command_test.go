@@ -2,14 +2,18 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/voiceassist/autoscaling/internal/audio"
+	"github.com/voiceassist/autoscaling/internal/auth"
 	"github.com/voiceassist/autoscaling/internal/server"
 	"github.com/voiceassist/autoscaling/internal/testenv"
 )
@@ -25,8 +29,18 @@ import (
 func TestCommandSIGTERM(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	rd := testenv.StartRedis(t)
+	key, line, err := auth.NewKey("cmd-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(t.TempDir(), "api-keys")
+	if err := os.WriteFile(keys, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	s := testenv.StartService(t, server.Command, map[string]string{
 		"DATABASE_URL": pg.DSN, "REDIS_ADDR": rd.Addr, "QUEUE_NAME": "bin-test", "LOG_LEVEL": "debug",
+		"API_KEYS_FILE": keys, "METRICS_LISTEN": metricsAddr,
 	}, "--pre-stop-delay=3s", "--shutdown-grace=20s")
 	s.WaitReady(t, 20*time.Second)
 	get := func(p string) int {
@@ -48,17 +62,44 @@ func TestCommandSIGTERM(t *testing.T) {
 	if err := audio.Encode(&body, &audio.Clip{SampleRate: 16000, Channels: [][]float64{samples}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := http.Post(s.URL+"/v1/jobs", "audio/wav", &body)
-	if err != nil {
-		t.Fatal(err)
+	upload := func(key string) (*http.Response, []byte) {
+		req, err := http.NewRequest("POST", s.URL+"/v1/jobs", bytes.NewReader(body.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "audio/wav")
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, b
 	}
-	b, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		t.Fatal(err)
+	if res, b := upload(""); res.StatusCode != 401 || res.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("upload without a key = %d %q %s, want 401 with WWW-Authenticate", res.StatusCode, res.Header.Get("WWW-Authenticate"), b)
 	}
-	if res.StatusCode != 202 {
+	if res, b := upload(key); res.StatusCode != 202 {
 		t.Fatalf("upload = %d %s", res.StatusCode, b)
+	}
+	// /metrics only on --metrics-listen.
+	if c := get("/metrics"); c != 404 {
+		t.Errorf("/metrics on --listen = %d, want 404", c)
+	}
+	mres, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := io.ReadAll(mres.Body)
+	mres.Body.Close()
+	if err != nil || mres.StatusCode != 200 || !strings.Contains(string(mb), `http_requests_total{code="202",method="post",route="/v1/jobs"} 1`) {
+		t.Fatalf("/metrics on --metrics-listen = %d %v:\n%.2000s", mres.StatusCode, err, mb)
 	}
 
 	start := time.Now()
@@ -90,8 +131,14 @@ func TestCommandSIGTERM(t *testing.T) {
 	}
 	var sawRequest, sawJob, sawShutdown bool
 	for _, l := range lines {
-		if l["msg"] == "request" && l["route"] == "/v1/jobs" && l["request_id"] != "" {
+		if l["msg"] == "request" && l["route"] == "/v1/jobs" && l["request_id"] != "" && l["status"] == 202.0 {
 			sawRequest = true
+			if l["client"] != "cmd-test" {
+				t.Errorf("access log line names client %v, want cmd-test", l["client"])
+			}
+		}
+		if _, ok := l["remote"]; ok {
+			t.Errorf("client address logged without --log-client-ip: %v", l)
 		}
 		if l["msg"] == "job queued" && l["job_id"] != nil {
 			sawJob = true
@@ -102,6 +149,15 @@ func TestCommandSIGTERM(t *testing.T) {
 	}
 	if !sawRequest || !sawJob || !sawShutdown {
 		t.Errorf("logs lack the upload's access line (%v), its job_id (%v) or shutdown complete (%v): %d lines", sawRequest, sawJob, sawShutdown, len(lines))
+	}
+}
+
+// TestCommandRefusesToStartWithoutAuth: neither keys nor issuer is a usage
+// error naming the flags; a keys file that does not parse names its line.
+func TestCommandRefusesToStartWithoutAuth(t *testing.T) {
+	s := testenv.RunService(t, server.Command, map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/x"})
+	if code := s.Wait(t, 5*time.Second); code != 2 || !strings.Contains(s.Stderr(), "--api-keys-file") || !strings.Contains(s.Stderr(), "--allow-unauthenticated") {
+		t.Fatalf("exit %d, output %s; want exit 2 naming the flags", code, s.Stderr())
 	}
 }
 

@@ -1,21 +1,28 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/voiceassist/autoscaling/internal/auth"
 	"github.com/voiceassist/autoscaling/internal/envflag"
 	"github.com/voiceassist/autoscaling/internal/queue"
 	"github.com/voiceassist/autoscaling/internal/service"
 )
 
-// listen is the gateway's default --listen.
-const listen = ":8000"
+// listen is the gateway's default --listen; metricsListen its default
+// --metrics-listen.
+const (
+	listen        = ":8000"
+	metricsListen = ":9091"
+)
 
 // Command is the voiceassist-server binary: cmd/voiceassist-server runs it
 // with service.Main.
@@ -23,10 +30,18 @@ var Command = service.Command{
 	Name: "voiceassist-server",
 	Summary: `voiceassist-server is the VoiceAssist API gateway. It accepts WAV uploads
 (POST /v1/jobs), stores each as a job in PostgreSQL and queues its id in Redis
-for voiceassist-worker; GET /v1/jobs/{id} reports the job. POST /v1/analyze
-analyses a short clip synchronously. /health is liveness (no dependencies),
-/ready checks PostgreSQL and Redis and fails while draining, /metrics is
-Prometheus (http_requests_total, http_request_duration_seconds).
+for voiceassist-worker; GET /v1/jobs/{id} reports the job, DELETE deletes it.
+POST /v1/analyze analyses a short clip synchronously. /health is liveness (no
+dependencies), /ready checks PostgreSQL and Redis and fails while draining;
+/metrics (http_requests_total, http_request_duration_seconds) is on
+--metrics-listen only.
+
+Every /v1 request authenticates with "Authorization: Bearer <key or token>"
+(or "X-API-Key: <key>"): API keys whose SHA-256 hashes are in --api-keys-file
+(re-read when it changes), and OIDC tokens of --oidc-issuer. A job is visible
+only to the client that created it. With neither method configured the
+gateway refuses to start, unless --allow-unauthenticated (local runs only).
+Create a key with "vactl apikey new --client NAME".
 
 On SIGTERM it fails /ready at once, keeps serving for --pre-stop-delay, then
 stops accepting connections and lets in-flight requests finish, exiting within
@@ -57,6 +72,26 @@ type Config struct {
 	ShutdownGrace time.Duration
 	ReadTimeout   time.Duration
 	WriteTimeout  time.Duration
+
+	// MetricsListen serves /metrics; the public --listen does not.
+	MetricsListen string
+
+	// Authentication (see internal/auth).
+	APIKeysFile          string
+	OIDCIssuer           string
+	OIDCAudience         string
+	OIDCClientClaim      string
+	AllowUnauthenticated bool
+
+	// RetainAudio keeps a job's audio this long after it finished; 0
+	// deletes it as the job finishes.
+	RetainAudio time.Duration
+	// AudioSweepInterval overrides how often expired audio is deleted
+	// (tests; 0: derived from RetainAudio, see sweepInterval).
+	AudioSweepInterval time.Duration
+
+	// LogClientIP puts the client's address in the access log.
+	LogClientIP bool
 }
 
 // DefaultConfig holds the values used when neither flag nor env var is set.
@@ -76,6 +111,8 @@ func DefaultConfig() Config {
 		ShutdownGrace:      25 * time.Second,
 		ReadTimeout:        2 * time.Minute,
 		WriteTimeout:       2 * time.Minute,
+		MetricsListen:      metricsListen,
+		OIDCClientClaim:    "sub",
 	}
 }
 
@@ -101,13 +138,26 @@ func (c *component) Flags(s *envflag.Set) {
 	s.Duration(&c.cfg.ShutdownGrace, "shutdown-grace", "SHUTDOWN_GRACE", d.ShutdownGrace, "total time from SIGTERM to exit, pre-stop delay included; keep it below the pod's terminationGracePeriodSeconds")
 	s.Duration(&c.cfg.ReadTimeout, "read-timeout", "READ_TIMEOUT", d.ReadTimeout, "http.Server ReadTimeout: the whole request, upload included")
 	s.Duration(&c.cfg.WriteTimeout, "write-timeout", "WRITE_TIMEOUT", d.WriteTimeout, "http.Server WriteTimeout: from end of request headers to end of response")
+	s.String(&c.cfg.MetricsListen, "metrics-listen", "METRICS_LISTEN", d.MetricsListen,
+		"address serving /metrics (and nothing else); --listen does not serve it, so the clients' Service need not expose it")
+	s.String(&c.cfg.APIKeysFile, "api-keys-file", "API_KEYS_FILE", "",
+		"file of accepted API keys, one <client-id>:<lowercase hex sha256 of the key> per line (# comments); re-read when it changes, no restart (a mounted Secret)")
+	s.String(&c.cfg.OIDCIssuer, "oidc-issuer", "OIDC_ISSUER", "", "OpenID Connect issuer URL whose bearer tokens are accepted (discovery at <issuer>/.well-known/openid-configuration)")
+	s.String(&c.cfg.OIDCAudience, "oidc-audience", "OIDC_AUDIENCE", "", "audience (aud) an OIDC token must carry; required with --oidc-issuer")
+	s.String(&c.cfg.OIDCClientClaim, "oidc-client-claim", "OIDC_CLIENT_CLAIM", d.OIDCClientClaim, "token claim naming the client (who owns the jobs it creates)")
+	s.Bool(&c.cfg.AllowUnauthenticated, "allow-unauthenticated", "ALLOW_UNAUTHENTICATED", false,
+		"serve /v1 without credentials, every request as client \"anonymous\" (local runs and tests only; never in a cluster)")
+	s.Duration(&c.cfg.RetainAudio, "retain-audio", "RETAIN_AUDIO", 0,
+		"how long a job's audio is kept after the job finished (done or dead-lettered); 0 deletes it as the job finishes")
+	s.Bool(&c.cfg.LogClientIP, "log-client-ip", "LOG_CLIENT_IP", false, "include the client's IP address in access logs (off: an address can identify a patient)")
 }
 
 func (c *component) Setup(common *service.Common) (service.Setup, error) {
 	c.cfg.Common = *common
 	return service.Setup{
-		Serving:   c.cfg.serving(),
-		WaitRedis: true,
+		Serving:       c.cfg.serving(),
+		MetricsListen: c.cfg.MetricsListen,
+		WaitRedis:     true,
 		// Fail fast: an upload waits for Redis at most this long before the
 		// client gets 503, instead of hanging on a dead connection.
 		Redis: func(o *redis.Options) {
@@ -121,13 +171,59 @@ func (c *component) Start(d service.Deps) (*service.Unit, error) {
 	if err != nil {
 		return nil, service.UsageError(err)
 	}
-	srv := New(c.cfg, Deps{Jobs: d.Store, Queue: q, Redis: d.Redis, Logger: d.Log})
+	a, work, err := c.cfg.authenticator(d.Log)
+	if err != nil {
+		return nil, service.UsageError(err)
+	}
+	srv := New(c.cfg, Deps{Jobs: d.Store, Queue: q, Redis: d.Redis, Logger: d.Log, Auth: a})
 	lim := srv.cfg // with the derived limits
 	d.Log.Info("gateway configured", service.KeyQueue, c.cfg.Queue, "max_upload_bytes", c.cfg.MaxUploadBytes,
 		"pre_stop_delay", c.cfg.PreStopDelay.String(), "shutdown_grace", c.cfg.ShutdownGrace.String(),
 		"memory_limit", memoryLimit(), "decode_memory_bytes", lim.DecodeMemoryBytes, "max_connections", lim.MaxConnections,
-		"max_in_flight", lim.MaxInFlight, "client_rate", lim.ClientRate, "client_burst", lim.ClientBurst)
-	return &service.Unit{Handler: srv.Handler(), Probes: srv.probes}, nil
+		"max_in_flight", lim.MaxInFlight, "client_rate", lim.ClientRate, "client_burst", lim.ClientBurst,
+		"api_keys_file", c.cfg.APIKeysFile, "oidc_issuer", c.cfg.OIDCIssuer, "allow_unauthenticated", c.cfg.AllowUnauthenticated,
+		"retain_audio", c.cfg.RetainAudio.String(), "metrics_listen", c.cfg.MetricsListen)
+	return &service.Unit{Handler: srv.Handler(), Probes: srv.probes, Metrics: srv.Metrics(),
+		Work: func(ctx context.Context) error {
+			var wg sync.WaitGroup
+			for _, w := range work {
+				wg.Go(func() { _ = w(ctx) })
+			}
+			err := srv.SweepAudio(ctx)
+			wg.Wait()
+			return err
+		}}, nil
+}
+
+// authenticator builds the configured methods: the keys file is read now
+// (a bad one stops start-up, naming the line), and work holds what keeps
+// them current — watching the file, discovering the OIDC issuer.
+func (c Config) authenticator(log *slog.Logger) (*auth.Authenticator, []func(context.Context) error, error) {
+	a := &auth.Authenticator{AllowUnauthenticated: c.AllowUnauthenticated}
+	var work []func(context.Context) error
+	if c.APIKeysFile != "" {
+		kf, err := auth.LoadKeyFile(c.APIKeysFile, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		if kf.Keys().Len() == 0 {
+			log.Warn("the api keys file holds no keys: no API key is accepted until one is added", "file", c.APIKeysFile)
+		}
+		a.Keys = kf
+		work = append(work, kf.Watch)
+	}
+	if c.OIDCIssuer != "" {
+		o, err := auth.NewOIDC(auth.OIDCConfig{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, ClientClaim: c.OIDCClientClaim}, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		a.OIDC = o
+		work = append(work, o.Discover)
+	}
+	if a.Keys == nil && a.OIDC == nil {
+		log.Warn("authentication is off (--allow-unauthenticated): every request is client " + auth.Anonymous)
+	}
+	return a, work, nil
 }
 
 func (c Config) serving() service.Serving {
@@ -179,6 +275,25 @@ func (c Config) Validate() error {
 	// every in-flight request is cut off the moment draining starts.
 	if c.ShutdownGrace <= c.PreStopDelay {
 		errs = append(errs, fmt.Errorf("--shutdown-grace (%s) must be longer than --pre-stop-delay (%s)", c.ShutdownGrace, c.PreStopDelay))
+	}
+	if c.APIKeysFile == "" && c.OIDCIssuer == "" && !c.AllowUnauthenticated {
+		errs = append(errs, errors.New("no authentication configured: set --api-keys-file (API_KEYS_FILE) and/or --oidc-issuer (OIDC_ISSUER) with --oidc-audience; --allow-unauthenticated only for local runs"))
+	}
+	if c.OIDCIssuer != "" {
+		if err := (auth.OIDCConfig{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience}).Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.OIDCClientClaim == "" {
+			errs = append(errs, errors.New("--oidc-client-claim is empty"))
+		}
+	} else if c.OIDCAudience != "" {
+		errs = append(errs, errors.New("--oidc-audience without --oidc-issuer"))
+	}
+	if c.RetainAudio < 0 {
+		errs = append(errs, fmt.Errorf("--retain-audio must be 0 or positive, got %s", c.RetainAudio))
+	}
+	if c.MetricsListen != "" && c.MetricsListen == c.Listen {
+		errs = append(errs, fmt.Errorf("--metrics-listen %s is --listen's address: /metrics must be on a port of its own", c.MetricsListen))
 	}
 	return errors.Join(errs...)
 }

@@ -251,11 +251,13 @@ type jobResponse struct {
 // first so bad uploads write nothing; the row is written before the id is
 // queued so a worker never claims an id it cannot find — the row in
 // PostgreSQL is the record that the job was accepted. A failed enqueue marks
-// the row failed and answers 503 ("nothing was accepted"). If the gateway
-// dies between the insert and the enqueue, or marking the row failed fails
-// too, the row stays "queued" and the workers' reconciler enqueues it after
-// its grace period (internal/worker, reconcile.go): the job is processed
-// even though its client may have seen no 202, never lost.
+// deletes the row — audio and all: nothing is kept of a refused request —
+// and answers 503 ("nothing was accepted"). If the gateway dies between the
+// insert and the enqueue, or the delete fails too, the row stays "queued"
+// and the workers' reconciler enqueues it after its grace period
+// (internal/worker, reconcile.go): the job is processed even though its
+// client may have seen no 202, never lost, and its audio goes when it
+// finishes, by its retention.
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Jobs == nil || s.deps.Queue == nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "job store or queue not configured")
@@ -283,7 +285,8 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	// between Create and Enqueue is exactly the half-written state to avoid.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
-	id, err := s.deps.Jobs.Create(ctx, b)
+	client := ClientID(r.Context())
+	id, err := s.deps.Jobs.Insert(ctx, store.NewJob{Owner: client, Audio: b, AudioRetention: s.cfg.RetainAudio})
 	if err != nil {
 		s.log.Error("create job", "request_id", reqID, "err", err)
 		w.Header().Set("Retry-After", "1")
@@ -291,12 +294,12 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.deps.Queue.Enqueue(ctx, id); err != nil {
-		s.log.Error("enqueue job; marking it failed", "request_id", reqID, "job_id", id, "err", err)
-		if ferr := s.deps.Jobs.Fail(ctx, id, "not queued: "+err.Error()); ferr != nil {
+		s.log.Error("enqueue job; deleting it", "request_id", reqID, "job_id", id, "err", err)
+		if derr := s.deps.Jobs.DeleteOwned(ctx, client, id); derr != nil {
 			// Both stores are unhappy. The row stays "queued": the client
 			// gets 503 and never learns the id, and the reconciler will
 			// still process the job (at least once, never lost).
-			s.log.Error("mark unqueued job failed", "request_id", reqID, "job_id", id, "err", ferr)
+			s.log.Error("delete unqueued job", "request_id", reqID, "job_id", id, "err", derr)
 		}
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "queue_unavailable", "could not queue the job; nothing was accepted, retry later")
@@ -323,7 +326,9 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
-	j, err := s.deps.Jobs.GetMeta(r.Context(), id)
+	// Another client's job is "not found" too (404, not 403): ids must
+	// not be probeable.
+	j, err := s.deps.Jobs.GetOwnedMeta(r.Context(), ClientID(r.Context()), id)
 	if errors.Is(err, store.ErrNotFound) {
 		notFound()
 		return
@@ -339,6 +344,34 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		ID: j.ID, Status: j.Status, Attempts: j.Attempts, Result: j.Result, Error: j.Error,
 		CreatedAt: &j.CreatedAt, UpdatedAt: &j.UpdatedAt,
 	})
+}
+
+// deleteJob deletes the client's job: its row, so its audio and its result.
+// 204 when deleted; 404 for a job that does not exist or is another
+// client's.
+func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !store.ValidID(id) {
+		writeError(w, http.StatusNotFound, "not_found", "no job with id "+id)
+		return
+	}
+	if s.deps.Jobs == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "job store not configured")
+		return
+	}
+	client := ClientID(r.Context())
+	err := s.deps.Jobs.DeleteOwned(r.Context(), client, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no job with id "+id)
+	case err != nil:
+		s.log.Error("delete job", "request_id", RequestID(r.Context()), "job_id", id, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "database_unavailable", "could not delete the job; retry later")
+	default:
+		s.log.Info("job deleted", "request_id", RequestID(r.Context()), "job_id", id, "client", client)
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // analyze runs the worker's analysis synchronously on the gateway. It is

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/voiceassist/autoscaling/internal/auth"
 )
 
 // The gateway's limits, all refusing rather than queueing so an overloaded
@@ -184,7 +186,7 @@ func (s *Server) shed(w http.ResponseWriter, code int, after time.Duration, reas
 // before it, so the rate is the authenticated client's.
 func (s *Server) admit(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := s.clients.allow(ClientID(r.Context()), time.Now()); !ok {
+		if ok, wait := s.clients.allow(rateKey(r.Context()), time.Now()); !ok {
 			s.shed(w, http.StatusTooManyRequests, wait, "rate_limited",
 				"this client is over its request rate; retry after the Retry-After seconds")
 			return
@@ -225,6 +227,21 @@ func ClientID(ctx context.Context) string {
 	if ri.client != "" {
 		return ri.client
 	}
+	if host, _, err := net.SplitHostPort(ri.remote); err == nil {
+		return host
+	}
+	return ri.remote
+}
+
+// rateKey is what the per-client rate limit counts against: the
+// authenticated client, or the remote IP when authentication is off (every
+// request is then auth.Anonymous, and one bucket for all would let one
+// caller starve the rest). Ownership of jobs keeps using ClientID.
+func rateKey(ctx context.Context) string {
+	if id := ClientID(ctx); id != auth.Anonymous {
+		return id
+	}
+	ri := infoFrom(ctx)
 	if host, _, err := net.SplitHostPort(ri.remote); err == nil {
 		return host
 	}

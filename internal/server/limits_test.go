@@ -236,7 +236,7 @@ func TestClientRateLimit(t *testing.T) {
 // authentication recorded, else the remote IP without its port.
 func TestClientIDIsAuthenticatedIDElseIP(t *testing.T) {
 	var got []string
-	h := withRequestLog(testLogger(t), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := withRequestLog(testLogger(t), false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = append(got, ClientID(r.Context()))
 		setClientID(r.Context(), "client-a")
 		got = append(got, ClientID(r.Context()))

@@ -99,9 +99,9 @@ func (m *metrics) watchLimits(b *audio.Budget, w *workSlots) {
 type reqInfo struct {
 	id     string
 	route  string
-	quiet  bool   // probes and scrapes: logged at debug, they arrive every few seconds
+	quiet  bool   // probes: logged at debug, they arrive every few seconds
 	remote string // r.RemoteAddr
-	client string // authenticated client id, "" until authentication sets it (ClientID)
+	client string // authenticated client id (ClientID); "" before auth
 }
 
 type ctxKey struct{}
@@ -165,8 +165,10 @@ func newRequestID() string {
 }
 
 // withRequestLog assigns a request id, recovers panics into a JSON 500 and
-// writes one structured access-log line per request.
-func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
+// writes one structured access-log line per request. The line names the
+// authenticated client; the client's IP address only with logClientIP
+// (--log-client-ip): an address can identify a patient.
+func withRequestLog(log *slog.Logger, logClientIP bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-ID")
@@ -200,7 +202,7 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 			case ri.quiet:
 				level = slog.LevelDebug
 			}
-			log.LogAttrs(r.Context(), level, "request",
+			attrs := []slog.Attr{
 				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("route", ri.route),
@@ -209,8 +211,14 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 				slog.Int64("bytes", sw.bytes),
 				slog.Int64("request_bytes", r.ContentLength),
 				slog.Float64("duration_seconds", time.Since(start).Seconds()),
-				slog.String("remote", r.RemoteAddr),
-			)
+			}
+			if ri.client != "" {
+				attrs = append(attrs, slog.String("client", ri.client))
+			}
+			if logClientIP {
+				attrs = append(attrs, slog.String("remote", r.RemoteAddr))
+			}
+			log.LogAttrs(r.Context(), level, "request", attrs...)
 		}()
 		next.ServeHTTP(sw, r)
 	})

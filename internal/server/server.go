@@ -7,23 +7,28 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
 	"github.com/voiceassist/autoscaling/internal/audio"
+	"github.com/voiceassist/autoscaling/internal/auth"
 	"github.com/voiceassist/autoscaling/internal/service"
 	"github.com/voiceassist/autoscaling/internal/store"
 )
 
 // JobStore is what the gateway needs from the jobs table; *store.Store
-// implements it.
+// implements it. Reads and deletes name the client: a job is its owner's
+// only.
 type JobStore interface {
-	Create(ctx context.Context, audio []byte) (string, error)
-	GetMeta(ctx context.Context, id string) (*store.Job, error)
-	Fail(ctx context.Context, id string, reason string) error
+	Insert(ctx context.Context, j store.NewJob) (string, error)
+	GetOwnedMeta(ctx context.Context, owner, id string) (*store.Job, error)
+	DeleteOwned(ctx context.Context, owner, id string) error
+	PurgeExpiredAudio(ctx context.Context, limit int) (int64, error)
 	Ping(ctx context.Context) error
 }
 
@@ -40,6 +45,10 @@ type Deps struct {
 	Queue  Enqueuer
 	Redis  redis.UniversalClient // pinged by /ready
 	Logger *slog.Logger
+	// Auth authenticates /v1 requests. Command always sets it from the
+	// flags (and refuses to start without a method); nil, for tests and
+	// benchmarks of New, makes every request the client auth.Anonymous.
+	Auth *auth.Authenticator
 }
 
 // Server is the gateway. Create it with New; serve it with Serve, or mount
@@ -81,6 +90,9 @@ func New(cfg Config, deps Deps) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
+	if deps.Auth == nil {
+		deps.Auth = &auth.Authenticator{AllowUnauthenticated: true}
+	}
 	s := &Server{cfg: cfg, deps: deps, log: log, metrics: newMetrics(),
 		budget:  audio.NewBudget(cfg.DecodeMemoryBytes),
 		work:    &workSlots{max: int64(cfg.MaxInFlight)},
@@ -94,34 +106,42 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Redis != nil {
 		rdb = deps.Redis
 	}
+	checks := []service.Check{service.PostgresCheck(jobs), service.RedisCheck(rdb)}
+	if a := deps.Auth; a.OIDC != nil && a.Keys == nil && !a.AllowUnauthenticated {
+		// Tokens are the only way in: until the issuer is discovered no
+		// client can be served.
+		checks = append(checks, service.Check{Name: "oidc", Fn: a.OIDC.Ready})
+	}
 	s.probes = &service.Probes{Timeout: cfg.ReadyTimeout, Registry: s.metrics.registry, Log: log, RequestID: RequestID,
-		Checks: []service.Check{service.PostgresCheck(jobs), service.RedisCheck(rdb)}}
-	s.handler = s.probeFastPath(withRequestLog(log, s.routes()))
+		Checks: checks}
+	s.handler = s.probeFastPath(withRequestLog(log, cfg.LogClientIP, s.routes()))
 	return s
 }
 
 // route is one path of the API with the methods it serves.
 type route struct {
 	path    string // ServeMux path pattern, also the metrics "route" label
-	quiet   bool   // log at debug: probes and scrapes
+	quiet   bool   // log at debug: probes
+	auth    bool   // the client must authenticate (every /v1 route)
 	limited bool   // the client API: per-client rate and in-flight limits (limits.go)
 	methods map[string]http.HandlerFunc
 }
 
 func (s *Server) routes() http.Handler {
-	metricsHandler := s.probes.Metrics()
+	// /metrics is not here: it is served on --metrics-listen (Metrics), a
+	// port the clients' Service does not expose.
 	table := []route{
-		{path: "/v1/jobs", limited: true, methods: map[string]http.HandlerFunc{"POST": s.createJob}},
-		{path: "/v1/jobs/{id}", limited: true, methods: map[string]http.HandlerFunc{"GET": s.getJob}},
-		{path: "/v1/analyze", limited: true, methods: map[string]http.HandlerFunc{"POST": s.analyze}},
+		{path: "/v1/jobs", auth: true, limited: true, methods: map[string]http.HandlerFunc{"POST": s.createJob}},
+		{path: "/v1/jobs/{id}", auth: true, limited: true, methods: map[string]http.HandlerFunc{"GET": s.getJob, "DELETE": s.deleteJob}},
+		{path: "/v1/analyze", auth: true, limited: true, methods: map[string]http.HandlerFunc{"POST": s.analyze}},
 		{path: "/health", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.probes.Health}},
 		{path: "/ready", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.probes.Ready}},
-		{path: "/metrics", quiet: true, methods: map[string]http.HandlerFunc{"GET": metricsHandler.ServeHTTP}},
 	}
 	mux := http.NewServeMux()
 	for _, rt := range table {
 		allow := ""
-		for m, h := range rt.methods {
+		for _, m := range slices.Sorted(maps.Keys(rt.methods)) {
+			h := rt.methods[m]
 			// "GET /x" also matches HEAD, as ServeMux documents.
 			mux.Handle(m+" "+rt.path, s.wrap(rt, h))
 			if allow != "" {
@@ -153,7 +173,13 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 	if rt.limited {
 		h = s.admit(h)
 	}
-	inner := s.metrics.instrument(rt.path, h)
+	// Authentication runs outside the limits: the rate limit keys on the
+	// authenticated client, and a request without credentials costs no slot.
+	var next http.Handler = h
+	if rt.auth {
+		next = s.authenticate(h)
+	}
+	inner := s.metrics.instrument(rt.path, next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := infoFrom(r.Context())
 		ri.route, ri.quiet = rt.path, rt.quiet
@@ -161,9 +187,21 @@ func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// Handler is the gateway's complete HTTP handler: routes, metrics, request
-// ids and access logs.
+// Handler is the gateway's complete HTTP handler for clients: routes,
+// authentication, request ids and access logs; no /metrics.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Metrics serves GET /metrics (for --metrics-listen) and 404 elsewhere.
+// Scrapes are not counted in http_requests_total: that is the request rate
+// the gateway HPA scales on, and Prometheus is not a client.
+func (s *Server) Metrics() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.probes.Metrics())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "this port serves only /metrics; the API is on --listen")
+	})
+	return mux
+}
 
 // Draining reports whether shutdown has begun (then /ready answers 503).
 func (s *Server) Draining() bool { return s.probes.Draining() }
@@ -178,7 +216,7 @@ func (s *Server) Draining() bool { return s.probes.Draining() }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("serving", "addr", ln.Addr().String(), "max_upload_bytes", s.cfg.MaxUploadBytes,
 		"pre_stop_delay", s.cfg.PreStopDelay.String(), "shutdown_grace", s.cfg.ShutdownGrace.String())
-	return service.Serve(ctx, ln, s.handler, s.probes, s.cfg.serving(), s.log, nil)
+	return service.Serve(ctx, ln, s.handler, s.probes, s.cfg.serving(), s.log, s.SweepAudio)
 }
 
 func writeError(w http.ResponseWriter, code int, errCode, detail string) {

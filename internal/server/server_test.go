@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voiceassist/autoscaling/internal/audio"
+	"github.com/voiceassist/autoscaling/internal/auth"
 	"github.com/voiceassist/autoscaling/internal/queue"
 	"github.com/voiceassist/autoscaling/internal/store"
 	"github.com/voiceassist/autoscaling/internal/testenv"
@@ -70,7 +71,11 @@ type gateway struct {
 	q   *queue.Queue
 }
 
-func (e *env) gateway(mut func(*Config)) *gateway {
+func (e *env) gateway(mut func(*Config)) *gateway { return e.gatewayWith(Deps{}, mut) }
+
+// gatewayWith is gateway with extra dependencies (Auth); the store, queue,
+// Redis and logger are the env's.
+func (e *env) gatewayWith(extra Deps, mut func(*Config)) *gateway {
 	t := e.t
 	t.Helper()
 	q, err := queue.New(e.rdb, fmt.Sprintf("test-%d", e.n.Add(1)), queue.Options{})
@@ -85,7 +90,7 @@ func (e *env) gateway(mut func(*Config)) *gateway {
 	if mut != nil {
 		mut(&cfg)
 	}
-	srv := New(cfg, Deps{Jobs: e.store, Queue: q, Redis: e.rdb, Logger: testLogger(t)})
+	srv := New(cfg, Deps{Jobs: e.store, Queue: q, Redis: e.rdb, Logger: testLogger(t), Auth: extra.Auth})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &gateway{env: e, srv: srv, ts: ts, q: q}
@@ -245,7 +250,7 @@ func TestAPI(t *testing.T) {
 		}
 		id2, _ := store.NewID()
 		// A failed job shows its error (a done one can no longer fail).
-		failedID, err := e.store.Create(context.Background(), []byte("x"))
+		failedID, err := e.store.Insert(context.Background(), store.NewJob{Owner: auth.Anonymous, Audio: []byte("x")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -422,8 +427,15 @@ func TestAPI(t *testing.T) {
 			t.Errorf("duration series = %d, want 4 (post jobs, get job, health, unmatched)", got)
 		}
 
-		// The exposition: routes are patterns, never raw paths or ids.
-		text := string(g.get(t, "/metrics").body)
+		// /metrics is not on the clients' port ...
+		if r := g.get(t, "/metrics"); r.code != 404 {
+			t.Errorf("GET /metrics on the API port = %d, want 404", r.code)
+		}
+		// ... but on the metrics handler (--metrics-listen), where
+		// routes are patterns, never raw paths or ids.
+		mts := httptest.NewServer(g.srv.Metrics())
+		defer mts.Close()
+		text := string(do(t, "GET", mts.URL+"/metrics", "", nil).body)
 		for _, want := range []string{
 			`http_requests_total{code="202",method="post",route="/v1/jobs"} 7`,
 			`http_request_duration_seconds_bucket{method="get",route="/v1/jobs/{id}",le="0.005"}`,
@@ -445,8 +457,8 @@ func TestAPI(t *testing.T) {
 }
 
 // TestRedisOutage: /ready follows Redis, /health does not, and an upload
-// during the outage is refused with 503 and its row marked failed, not left
-// queued with nobody to process it.
+// during the outage is refused with 503 and its row deleted: not left queued
+// with nobody to process it, and no audio kept of a refused request.
 func TestRedisOutage(t *testing.T) {
 	e := newEnv(t)
 	g := e.gateway(nil)
@@ -473,11 +485,9 @@ func TestRedisOutage(t *testing.T) {
 	if r.code != 503 || r.json(t)["error"] != "queue_unavailable" || r.hdr.Get("Retry-After") == "" {
 		t.Fatalf("upload with Redis down = %d %s", r.code, r.body)
 	}
-	if q := e.rows(t, "WHERE status = 'queued'"); q != 0 {
-		t.Fatalf("%d rows left queued after a failed enqueue", q)
-	}
-	if f := e.rows(t, "WHERE status = 'failed' AND error LIKE 'not queued:%'"); f != 1 {
-		t.Fatalf("%d failed rows, want 1 marked 'not queued'", f)
+	// "Nothing was accepted": nothing is kept either, no row, no audio.
+	if n := e.rows(t, ""); n != 0 {
+		t.Fatalf("%d rows left after a refused upload, want none", n)
 	}
 
 	e.redis.Start()

@@ -40,7 +40,7 @@ type Common struct {
 
 // declare registers the common flags; postgres adds --database-url.
 func (c *Common) declare(s *envflag.Set, listen string, postgres bool) {
-	s.String(&c.Listen, "listen", "LISTEN_ADDR", listen, "address serving HTTP: the service's endpoints, /health, /ready and /metrics")
+	s.String(&c.Listen, "listen", "LISTEN_ADDR", listen, "address serving HTTP: the service's endpoints, /health, /ready and /metrics (the gateway serves /metrics on --metrics-listen instead)")
 	s.String(&c.RedisAddr, "redis-addr", "REDIS_ADDR", DefaultRedisAddr, "Redis holding the job queue: host:port or redis://[:password@]host:port[/db]")
 	s.EnvOnly(&c.RedisPassword, "REDIS_PASSWORD", "Redis password; deliberately no flag (flags show in ps and in the pod spec)")
 	s.Int(&c.RedisDB, "redis-db", "REDIS_DB", 0, "Redis database number (the password comes only from $REDIS_PASSWORD)")

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -57,6 +58,10 @@ type Setup struct {
 	WaitRedis bool
 	// Redis adjusts the client's options (pool size, timeouts); may be nil.
 	Redis func(*redis.Options)
+	// MetricsListen, if not empty, is a second address that serves only
+	// Unit.Metrics (/metrics), so the port clients reach need not expose
+	// it; the gateway's --metrics-listen.
+	MetricsListen string
 }
 
 // Deps are the open dependencies a component starts on.
@@ -77,6 +82,8 @@ type Unit struct {
 	// Work, if not nil, runs beside the HTTP server until its context is
 	// cancelled (SIGTERM) and returns once its own drain is done.
 	Work func(context.Context) error
+	// Metrics serves Setup.MetricsListen (used only when that is set).
+	Metrics http.Handler
 }
 
 // Exit codes, as every command of this repository uses them.
@@ -211,12 +218,23 @@ func start(ctx context.Context, cmd Command, p *Parsed, log *slog.Logger) error 
 		return errors.New(waiting.Load().(string))
 	}}}}
 	gate := newGate(startupHandler(startup))
+	var metrics *metricsServer
+	if p.Setup.MetricsListen != "" {
+		if metrics, err = startMetrics(p.Setup.MetricsListen, log); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	hs := StartHTTP(ln, gate, p.Setup.Serving, log)
 	log.Info("listening; opening dependencies", "addr", hs.Addr(), "startup_timeout", c.StartupTimeout.String())
+	closeAll := func() {
+		hs.Close()
+		metrics.close()
+	}
 
 	d, err := open(ctx, cmd, p, log, &waiting)
 	if err != nil {
-		hs.Close()
+		closeAll()
 		if ctx.Err() != nil {
 			log.Info("stopped during start-up", KeyErr, err)
 			return nil
@@ -229,12 +247,50 @@ func start(ctx context.Context, cmd Command, p *Parsed, log *slog.Logger) error 
 	}
 	u, err := p.Component.Start(d)
 	if err != nil {
-		hs.Close()
+		closeAll()
 		return err
 	}
 	gate.set(u.Handler)
+	metrics.set(u.Metrics)
 	log.Info("serving", "addr", hs.Addr())
-	return hs.Drain(ctx, u.Probes, p.Setup.Serving, u.Work)
+	err = hs.Drain(ctx, u.Probes, p.Setup.Serving, u.Work)
+	// Scraped to the end: the drain's own metrics are worth having.
+	metrics.close()
+	return err
+}
+
+// metricsServer is the --metrics-listen listener: /metrics only, 503 until
+// the service has started.
+type metricsServer struct {
+	hs   *HTTPServer
+	gate *gate
+}
+
+func startMetrics(addr string, log *slog.Logger) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (--metrics-listen): %w", addr, err)
+	}
+	g := newGate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		WriteError(w, http.StatusServiceUnavailable, "starting", "no metrics before the service has started")
+	}))
+	m := &metricsServer{gate: g,
+		hs: StartHTTP(ln, g, Serving{ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}, log)}
+	log.Info("serving metrics", "addr", m.hs.Addr())
+	return m, nil
+}
+
+func (m *metricsServer) set(h http.Handler) {
+	if m != nil && h != nil {
+		m.gate.set(h)
+	}
+}
+
+func (m *metricsServer) close() {
+	if m != nil {
+		m.hs.Close()
+	}
 }
 
 func open(ctx context.Context, cmd Command, p *Parsed, log *slog.Logger, waiting *atomic.Value) (Deps, error) {

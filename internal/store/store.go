@@ -51,8 +51,16 @@ type Job struct {
 	Lease string
 	// Completions counts result writes; the guarded Complete makes it 0 or 1.
 	Completions int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Owner is the client that created the job; only it may read or delete
+	// it. Rows from before owners existed have "" and are nobody's.
+	Owner string
+	// AudioRetention is how long the audio is kept once the job finished
+	// (0: deleted in the same write that finishes it). AudioExpiresAt is
+	// when a sweep (PurgeExpiredAudio) deletes it; nil when nothing is due.
+	AudioRetention time.Duration
+	AudioExpiresAt *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Store is safe for concurrent use; it wraps a pgxpool.
@@ -81,6 +89,17 @@ var migrations = []string{
 	CREATE INDEX IF NOT EXISTS jobs_status_updated_at ON jobs (status, updated_at);`,
 	2: `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS lease text NOT NULL DEFAULT '';
 	ALTER TABLE jobs ADD COLUMN IF NOT EXISTS completions integer NOT NULL DEFAULT 0;`,
+	// 3: owners and audio retention. Existing rows stay valid: they get no
+	// owner (visible to no client, as nobody authenticated when they were
+	// made) and the default retention, 0; those already finished get their
+	// audio due now, so the first sweep deletes what the old code kept for
+	// ever. The defaults also keep an old replica's inserts working during a
+	// rollout.
+	3: `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS owner text NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN IF NOT EXISTS audio_retention interval NOT NULL DEFAULT '0' CHECK (audio_retention >= '0');
+	ALTER TABLE jobs ADD COLUMN IF NOT EXISTS audio_expires_at timestamptz;
+	UPDATE jobs SET audio_expires_at = now() WHERE status IN ('done', 'failed') AND octet_length(audio) > 0;
+	CREATE INDEX IF NOT EXISTS jobs_audio_expires_at ON jobs (audio_expires_at) WHERE audio_expires_at IS NOT NULL;`,
 }
 
 // SchemaVersion is the number of the latest migration: the version a
@@ -174,17 +193,37 @@ func ValidID(id string) bool {
 	return true
 }
 
-// Create inserts a queued job holding audio and returns its new id.
+// NewJob is what a job is created with.
+type NewJob struct {
+	Owner string // the client id that may read and delete it
+	Audio []byte
+	// AudioRetention: how long the audio is kept after the job finished;
+	// 0 deletes it as the job finishes.
+	AudioRetention time.Duration
+}
+
+// Create inserts a queued job holding audio, owned by nobody, with the
+// default retention (tests and tools; the gateway uses Insert).
 func (s *Store) Create(ctx context.Context, audio []byte) (string, error) {
+	return s.Insert(ctx, NewJob{Audio: audio})
+}
+
+// Insert stores a new queued job and returns its id.
+func (s *Store) Insert(ctx context.Context, j NewJob) (string, error) {
 	id, err := NewID()
 	if err != nil {
 		return "", fmt.Errorf("store: new id: %w", err)
 	}
+	if j.AudioRetention < 0 {
+		return "", fmt.Errorf("store: create job: negative audio retention %s", j.AudioRetention)
+	}
+	audio := j.Audio
 	if audio == nil {
 		audio = []byte{} // the column is NOT NULL; nil would be sent as NULL
 	}
 	if _, err := s.pool.Exec(ctx,
-		`INSERT INTO jobs (id, status, audio) VALUES ($1, $2, $3)`, id, StatusQueued, audio); err != nil {
+		`INSERT INTO jobs (id, status, audio, owner, audio_retention) VALUES ($1, $2, $3, $4, make_interval(secs => $5))`,
+		id, StatusQueued, audio, j.Owner, j.AudioRetention.Seconds()); err != nil {
 		return "", fmt.Errorf("store: create job: %w", err)
 	}
 	return id, nil
@@ -201,19 +240,35 @@ func (s *Store) GetMeta(ctx context.Context, id string) (*Job, error) {
 	return s.get(ctx, id, false)
 }
 
-func (s *Store) get(ctx context.Context, id string, withAudio bool) (*Job, error) {
+// GetOwnedMeta is GetMeta for the job's owner only: a job another client
+// owns is ErrNotFound, exactly like one that does not exist, so a client
+// cannot even learn that an id is taken.
+func (s *Store) GetOwnedMeta(ctx context.Context, owner, id string) (*Job, error) {
+	return s.get(ctx, id, false, owner)
+}
+
+// get reads one row; with an owner given, only if that client owns it.
+func (s *Store) get(ctx context.Context, id string, withAudio bool, owner ...string) (*Job, error) {
 	audioCol := "audio"
 	if !withAudio {
 		audioCol = "NULL::bytea"
 	}
+	where, args := "id = $1", []any{id}
+	if len(owner) == 1 {
+		where, args = "id = $1 AND owner = $2", append(args, owner[0])
+	}
 	var (
-		j      Job
-		result []byte
+		j         Job
+		result    []byte
+		retention float64
 	)
 	err := s.pool.QueryRow(ctx,
-		`SELECT id, status, attempts, `+audioCol+`, result, error, lease, completions, created_at, updated_at
-		   FROM jobs WHERE id = $1`, id).
-		Scan(&j.ID, &j.Status, &j.Attempts, &j.Audio, &result, &j.Error, &j.Lease, &j.Completions, &j.CreatedAt, &j.UpdatedAt)
+		`SELECT id, status, attempts, `+audioCol+`, result, error, lease, completions, owner,
+		        extract(epoch FROM audio_retention)::float8, audio_expires_at, created_at, updated_at
+		   FROM jobs WHERE `+where, args...).
+		Scan(&j.ID, &j.Status, &j.Attempts, &j.Audio, &result, &j.Error, &j.Lease, &j.Completions, &j.Owner,
+			&retention, &j.AudioExpiresAt, &j.CreatedAt, &j.UpdatedAt)
+	j.AudioRetention = time.Duration(retention * float64(time.Second))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -247,7 +302,7 @@ func (s *Store) Complete(ctx context.Context, id, lease string, result json.RawM
 	// Sent as text and cast: jsonb parses it, and the raw bytes are kept
 	// exactly as the worker produced them up to jsonb normalization.
 	return s.update(ctx, "complete", id,
-		`UPDATE jobs SET status = $2, result = $3::jsonb, error = '', completions = completions + 1, updated_at = now()
+		`UPDATE jobs SET status = $2, result = $3::jsonb, error = '', completions = completions + 1, updated_at = now(), `+finishAudio+`
 		  WHERE id = $1 AND status = 'processing' AND lease = $4`,
 		StatusDone, string(result), lease)
 }
@@ -256,7 +311,7 @@ func (s *Store) Complete(ctx context.Context, id, lease string, result json.RawM
 // row is processing under lease (the worker's permanent failure).
 func (s *Store) FailLeased(ctx context.Context, id, lease, reason string) error {
 	return s.update(ctx, "fail", id,
-		`UPDATE jobs SET status = $2, error = $3, updated_at = now()
+		`UPDATE jobs SET status = $2, error = $3, updated_at = now(), `+finishAudio+`
 		  WHERE id = $1 AND status = 'processing' AND lease = $4`,
 		StatusFailed, reason, lease)
 }
@@ -265,9 +320,46 @@ func (s *Store) FailLeased(ctx context.Context, id, lease, reason string) error 
 // (the gateway's, when it could not queue the job it just stored).
 func (s *Store) Fail(ctx context.Context, id string, reason string) error {
 	return s.update(ctx, "fail", id,
-		`UPDATE jobs SET status = $2, error = $3, updated_at = now()
+		`UPDATE jobs SET status = $2, error = $3, updated_at = now(), `+finishAudio+`
 		  WHERE id = $1 AND status IN ('queued', 'processing')`,
 		StatusFailed, reason)
+}
+
+// finishAudio is the SET clause every move to done or failed carries: the
+// row's retention decides, in the same write, whether the audio goes now
+// (retention 0, the default) or when a sweep deletes it. Doing it in the
+// transition itself means no worker, reaper or reconciler path can finish
+// a job and forget its audio.
+const finishAudio = `audio = CASE WHEN audio_retention = '0' THEN ''::bytea ELSE audio END,
+	audio_expires_at = CASE WHEN audio_retention = '0' THEN NULL ELSE now() + audio_retention END`
+
+// DeleteOwned deletes the job (its row: audio, result and all) if owner
+// owns it; otherwise ErrNotFound, as for a job that does not exist. A job
+// still queued or running is deleted too: its worker finds no row and
+// writes nothing (internal/worker dead-letters the bare id).
+func (s *Store) DeleteOwned(ctx context.Context, owner, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM jobs WHERE id = $1 AND owner = $2`, id, owner)
+	if err != nil {
+		return fmt.Errorf("store: delete job %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// PurgeExpiredAudio deletes the audio of up to limit finished jobs whose
+// retention has run out, and returns how many it purged. Concurrent callers
+// (every gateway replica sweeps) skip each other's rows.
+func (s *Store) PurgeExpiredAudio(ctx context.Context, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx,
+		`UPDATE jobs SET audio = ''::bytea, audio_expires_at = NULL
+		  WHERE id IN (SELECT id FROM jobs WHERE audio_expires_at <= now()
+		                ORDER BY audio_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)`, limit)
+	if err != nil {
+		return 0, fmt.Errorf("store: purge expired audio: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // update runs a guarded UPDATE; when it matches no row it tells a missing
