@@ -48,6 +48,7 @@ type loadtestOptions struct {
 	disruptEvery          time.Duration
 	disruptMax            int
 	output, png           string
+	apiKeyFile            string
 	set                   map[string]bool // flags given
 }
 
@@ -128,6 +129,7 @@ func newLoadtestTargetCommand(streams IOStreams, target, short string) *cobra.Co
 	f.DurationVar(&o.poll, "poll", time.Second, "how often an unfinished job is read again")
 	f.DurationVar(&o.followTimeout, "follow-timeout", 10*time.Minute, "how long jobs are followed after the load at most")
 	f.DurationVar(&o.requestTimeout, "http-timeout", 30*time.Second, "timeout of each request")
+	f.StringVar(&o.apiKeyFile, "api-key-file", "", "file holding the gateway API key sent as Authorization: Bearer (default: $"+loadtest.APIKeyEnv+", else the Secret "+cluster.LoadtestKeySecret+" that setup --create-secrets makes, when there is a cluster)")
 	f.IntVar(&o.maxInFlight, "max-in-flight", 512, "requests in flight at most per load (an open loop: beyond it requests are late, and the report shows it)")
 	f.StringVar(&o.disrupt, "disrupt", "", "during the load, disrupt a pod through the Eviction API (PodDisruptionBudgets respected): evict-one | kill-pod (grace period 0)")
 	f.DurationVar(&o.disruptEvery, "disrupt-every", time.Minute, "time between disruptions (at least 10s)")
@@ -345,6 +347,22 @@ func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error 
 	if err := cfg.Validate(); err != nil {
 		return &UsageError{Err: err}
 	}
+	var secret loadtest.SecretKey
+	if c != nil {
+		secret = func(ctx context.Context) (string, bool, error) { return c.LoadtestKey(ctx, ns) }
+	}
+	key, from, err := loadtest.ResolveAPIKey(ctx, o.apiKeyFile, os.Getenv, secret, "Secret "+ns+"/"+cluster.LoadtestKeySecret)
+	switch {
+	case err != nil && o.apiKeyFile != "":
+		return &UsageError{Err: err}
+	case err != nil:
+		fmt.Fprintf(errOut, "warning: no API key (%v): requests carry no credentials\n", err)
+	case key == "":
+		fmt.Fprintf(errOut, "note: no API key (--api-key-file, $%s, Secret %s/%s): requests carry no credentials\n", loadtest.APIKeyEnv, ns, cluster.LoadtestKeySecret)
+	default:
+		fmt.Fprintf(errOut, "API key: from %s\n", from)
+	}
+	cfg.APIKey = key
 
 	// --png is opened before the run: a bad path must not cost the run
 	var pngFile *os.File

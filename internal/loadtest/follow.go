@@ -107,6 +107,7 @@ func (r *run) poll(ctx context.Context, id string) {
 	if err != nil {
 		return
 	}
+	r.cfg.authorize(req.Header)
 	res, err := r.cfg.Client.Do(req)
 	if err != nil {
 		return // read again next sweep
