@@ -3,7 +3,9 @@ package k8s_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -156,4 +158,59 @@ func mountedSecretKey(spec corev1.PodSpec, c corev1.Container, file string) (sec
 		}
 	}
 	return "", ""
+}
+
+// TestSSLModePatch: the patches k8s/performance/README.md documents
+// ("PostgreSQL TLS") set POSTGRES_SSLMODE=require in both Deployments,
+// still before the DATABASE_URL that expands it, and add no variable.
+func TestSSLModePatch(t *testing.T) {
+	abs, err := filepath.Abs("performance/overlays/prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prod, err := filepath.Rel(dir, abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := func(dep, ctr string) string {
+		return `  - patch: |-
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata: {name: ` + dep + `, namespace: voiceassist}
+      spec:
+        template:
+          spec:
+            containers:
+              - name: ` + ctr + `
+                env: [{name: POSTGRES_SSLMODE, value: require}]
+`
+	}
+	kust := "resources:\n  - " + prod + "\npatches:\n" + patch("voiceassist-server", "server") + patch("voiceassist-worker", "worker")
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kust), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := render.Build(mustDisk(t).FS, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := kube.FromResMap(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, orig := build(t, "prod")
+	for _, name := range []string{"voiceassist-server", "voiceassist-worker"} {
+		w, _ := set.Workload("Deployment", ns, name)
+		o, _ := orig.Workload("Deployment", ns, name)
+		c, oc := w.Template.Spec.Containers[0], o.Template.Spec.Containers[0]
+		if got := envValue(c, "POSTGRES_SSLMODE"); got != "require" {
+			t.Errorf("%s: POSTGRES_SSLMODE %q after the patch, want require", name, got)
+		}
+		// A strategic-merge patch may reorder env; $(POSTGRES_SSLMODE)
+		// expands only if it still comes before DATABASE_URL.
+		if len(c.Env) != len(oc.Env) || envIndex(c, "POSTGRES_SSLMODE") > envIndex(c, "DATABASE_URL") {
+			t.Errorf("%s: after the patch %d variables (was %d), POSTGRES_SSLMODE at %d, DATABASE_URL at %d",
+				name, len(c.Env), len(oc.Env), envIndex(c, "POSTGRES_SSLMODE"), envIndex(c, "DATABASE_URL"))
+		}
+	}
 }
