@@ -135,8 +135,8 @@ func (p peer) trafficPeer() *matcher.TrafficPeer {
 // environment. Everything not listed is denied, in particular: the worker,
 // queue-exporter and the databases reach neither the gateway nor one
 // another beyond what is listed; nothing outside the namespace reaches
-// Redis or PostgreSQL; only Prometheus reaches the worker's and
-// queue-exporter's metrics ports; nothing in the namespace reaches the
+// Redis or PostgreSQL; only Prometheus reaches the metrics ports (the
+// gateway's 9091, the worker's 9090, queue-exporter's 9121); nothing in the namespace reaches the
 // internet or monitoring.
 var wantReachable = func() []string {
 	var out []string
@@ -155,6 +155,7 @@ var wantReachable = func() []string {
 		"voiceassist-worker -> voiceassist-postgres:5432/TCP",
 		"voiceassist-worker -> voiceassist-redis:6379/TCP",
 		"queue-exporter -> voiceassist-redis:6379/TCP",
+		"monitoring/prometheus -> voiceassist-server:9091/TCP",
 		"monitoring/prometheus -> voiceassist-worker:9090/TCP",
 		"monitoring/prometheus -> queue-exporter:9121/TCP",
 	)
@@ -177,7 +178,7 @@ func TestNetworkReachability(t *testing.T) {
 			switch {
 			case src == "voiceassist-worker" && strings.HasPrefix(dst, "voiceassist-server:"):
 				t.Errorf("the worker reaches the gateway: %s", p)
-			case (strings.HasPrefix(dst, "voiceassist-worker:9090") || strings.HasPrefix(dst, "queue-exporter:9121")) && src != "monitoring/prometheus":
+			case (strings.HasPrefix(dst, "voiceassist-server:9091") || strings.HasPrefix(dst, "voiceassist-worker:9090") || strings.HasPrefix(dst, "queue-exporter:9121")) && src != "monitoring/prometheus":
 				t.Errorf("a metrics port is reachable by something other than Prometheus: %s", p)
 			case (strings.HasPrefix(dst, "voiceassist-redis:") || strings.HasPrefix(dst, "voiceassist-postgres:")) &&
 				!slices.Contains([]string{"voiceassist-server", "voiceassist-worker", "queue-exporter"}, src):
