@@ -28,7 +28,6 @@ type loadtestOptions struct {
 	flags  *genericclioptions.ConfigFlags
 
 	url, via, service, port string
-	apiKeyFile              string
 	gatewayDep, workerDep   string
 	watchCluster, record    bool
 	env                     string
@@ -49,6 +48,7 @@ type loadtestOptions struct {
 	disruptEvery          time.Duration
 	disruptMax            int
 	output, png           string
+	apiKeyFile            string
 	set                   map[string]bool // flags given
 }
 
@@ -100,7 +100,6 @@ func newLoadtestTargetCommand(streams IOStreams, target, short string) *cobra.Co
 	o.flags = cluster.NewConfigFlags()
 	o.flags.AddFlags(f)
 	f.StringVar(&o.url, "url", "", "send to this base URL (e.g. https://api.example/ or http://127.0.0.1:8000) instead of the cluster's Service")
-	f.StringVar(&o.apiKeyFile, "api-key-file", "", "file holding the API key sent to the gateway (Authorization: Bearer); else $"+apiKeyEnv)
 	f.StringVar(&o.via, "via", "port-forward", "reach the Service's pods by: port-forward (through the API server, as kubectl port-forward; to every ready pod) | endpoints (dial the ready endpoints directly: from inside the cluster network)")
 	f.StringVar(&o.service, "service", "voiceassist-server", "the gateway's Service")
 	f.StringVar(&o.port, "port", "http", "the Service port (name or number)")
@@ -130,6 +129,7 @@ func newLoadtestTargetCommand(streams IOStreams, target, short string) *cobra.Co
 	f.DurationVar(&o.poll, "poll", time.Second, "how often an unfinished job is read again")
 	f.DurationVar(&o.followTimeout, "follow-timeout", 10*time.Minute, "how long jobs are followed after the load at most")
 	f.DurationVar(&o.requestTimeout, "http-timeout", 30*time.Second, "timeout of each request")
+	f.StringVar(&o.apiKeyFile, "api-key-file", "", "file holding the gateway API key sent as Authorization: Bearer (default: $"+loadtest.APIKeyEnv+", else the Secret "+cluster.LoadtestKeySecret+" that setup --create-secrets makes, when there is a cluster)")
 	f.IntVar(&o.maxInFlight, "max-in-flight", 512, "requests in flight at most per load (an open loop: beyond it requests are late, and the report shows it)")
 	f.StringVar(&o.disrupt, "disrupt", "", "during the load, disrupt a pod through the Eviction API (PodDisruptionBudgets respected): evict-one | kill-pod (grace period 0)")
 	f.DurationVar(&o.disruptEvery, "disrupt-every", time.Minute, "time between disruptions (at least 10s)")
@@ -216,37 +216,12 @@ func loadtestExample(target string) string {
   vactl loadtest api --rate 40 --duration 2m --cooldown 0`
 }
 
-// apiKeyEnv holds the gateway API key when --api-key-file is not given.
-const apiKeyEnv = "VOICEASSIST_API_KEY"
-
-// loadtestAPIKey is the key the load authenticates with: --api-key-file's
-// content (trimmed), else $VOICEASSIST_API_KEY, else none ("").
-func loadtestAPIKey(file string, getenv func(string) string) (string, error) {
-	if file == "" {
-		return strings.TrimSpace(getenv(apiKeyEnv)), nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", usageErrorf("--api-key-file: %v", err)
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" || strings.ContainsAny(key, " \t\r\n") {
-		return "", usageErrorf("--api-key-file %s: want one API key on one line", file)
-	}
-	return key, nil
-}
-
 func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error {
 	if err := checkOutput(o.output, loadtestOutputs); err != nil {
 		return err
 	}
 	cfg := loadtest.Config{Target: o.target, APIRate: o.rate, JobRate: o.jobRate, Burst: o.burst,
 		RequestTimeout: o.requestTimeout, Poll: o.poll, FollowTimeout: o.followTimeout, Progress: errOut}
-	key, err := loadtestAPIKey(o.apiKeyFile, os.Getenv)
-	if err != nil {
-		return err
-	}
-	cfg.APIKey = key
 	if o.maxInFlight < 1 {
 		return usageErrorf("--max-in-flight %d: want at least 1", o.maxInFlight)
 	}
@@ -372,6 +347,22 @@ func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error 
 	if err := cfg.Validate(); err != nil {
 		return &UsageError{Err: err}
 	}
+	var secret loadtest.SecretKey
+	if c != nil {
+		secret = func(ctx context.Context) (string, bool, error) { return c.LoadtestKey(ctx, ns) }
+	}
+	key, from, err := loadtest.ResolveAPIKey(ctx, o.apiKeyFile, os.Getenv, secret, "Secret "+ns+"/"+cluster.LoadtestKeySecret)
+	switch {
+	case err != nil && o.apiKeyFile != "":
+		return &UsageError{Err: err}
+	case err != nil:
+		fmt.Fprintf(errOut, "warning: no API key (%v): requests carry no credentials\n", err)
+	case key == "":
+		fmt.Fprintf(errOut, "note: no API key (--api-key-file, $%s, Secret %s/%s): requests carry no credentials\n", loadtest.APIKeyEnv, ns, cluster.LoadtestKeySecret)
+	default:
+		fmt.Fprintf(errOut, "API key: from %s\n", from)
+	}
+	cfg.APIKey = key
 
 	// --png is opened before the run: a bad path must not cost the run
 	var pngFile *os.File

@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"slices"
@@ -14,7 +12,6 @@ import (
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -326,7 +323,7 @@ func hpaMetricNames(objs []*unstructured.Unstructured, typ string) []string {
 }
 
 // secretRefs lists the Secrets the workloads' containers read
-// (env[].valueFrom.secretKeyRef) that objs do not contain.
+// (env[].valueFrom.secretKeyRef, secret volumes) that objs do not contain.
 func secretRefs(objs []*unstructured.Unstructured) []SecretRef {
 	rendered := map[string]bool{}
 	for _, u := range objs {
@@ -340,6 +337,14 @@ func secretRefs(objs []*unstructured.Unstructured) []SecretRef {
 		walk = func(v any) {
 			switch t := v.(type) {
 			case map[string]any:
+				// A Secret volume: the keys its items name (or, with
+				// none, the ones withKnownKeys adds).
+				if vol, ok := t["secret"].(map[string]any); ok {
+					if name, _ := vol["secretName"].(string); name != "" && !rendered[u.GetNamespace()+"/"+name] {
+						k := u.GetNamespace() + "/" + name
+						keys[k] = append(keys[k], volumeItemKeys(vol, keys[k])...)
+					}
+				}
 				if ref, ok := t["secretKeyRef"].(map[string]any); ok {
 					name, _ := ref["name"].(string)
 					key, _ := ref["key"].(string)
@@ -363,35 +368,9 @@ func secretRefs(objs []*unstructured.Unstructured) []SecretRef {
 	for _, k := range sortedKeys(keys) {
 		ns, name, _ := strings.Cut(k, "/")
 		sort.Strings(keys[k])
-		out = append(out, SecretRef{Namespace: ns, Name: name, Keys: keys[k]})
+		out = append(out, withKnownKeys(SecretRef{Namespace: ns, Name: name, Keys: keys[k]}))
 	}
 	return out
-}
-
-// CreateSecret creates a Secret with a random value for each key. It is
-// not part of the inventory: teardown keeps it with the data it protects
-// (the PVCs) unless --delete-data.
-func (c *Client) CreateSecret(ctx context.Context, ref SecretRef) error {
-	data := map[string][]byte{}
-	for _, k := range ref.Keys {
-		b := make([]byte, 24)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		data[k] = []byte(base64.RawURLEncoding.EncodeToString(b))
-	}
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: ref.Namespace,
-			Labels:      map[string]string{managedByLabel: "vactl"},
-			Annotations: map[string]string{annNote: "created by vactl setup --create-secrets; vactl teardown keeps it unless --delete-data"}},
-		Type: corev1.SecretTypeOpaque,
-		Data: data,
-	}
-	_, err := c.Kube.CoreV1().Secrets(ref.Namespace).Create(ctx, s, metav1.CreateOptions{FieldManager: FieldManager})
-	if err != nil {
-		return fmt.Errorf("creating Secret %s/%s: %w", ref.Namespace, ref.Name, c.Explain(err))
-	}
-	return nil
 }
 
 // rbacVerbs are what apply, prune, the status wait and teardown need.

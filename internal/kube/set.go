@@ -9,6 +9,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,6 +47,7 @@ type Set struct {
 	Namespaces      []*corev1.Namespace
 	ResourceQuotas  []*corev1.ResourceQuota
 	LimitRanges     []*corev1.LimitRange
+	NetworkPolicies []*networkingv1.NetworkPolicy
 	ServiceMonitors []*monitoringv1.ServiceMonitor
 	PrometheusRules []*monitoringv1.PrometheusRule
 	APIServices     []*apiregistrationv1.APIService
@@ -116,6 +118,8 @@ func (s *Set) Add(o Object) {
 		s.ResourceQuotas = append(s.ResourceQuotas, t)
 	case *corev1.LimitRange:
 		s.LimitRanges = append(s.LimitRanges, t)
+	case *networkingv1.NetworkPolicy:
+		s.NetworkPolicies = append(s.NetworkPolicies, t)
 	case *monitoringv1.ServiceMonitor:
 		s.ServiceMonitors = append(s.ServiceMonitors, t)
 	case *monitoringv1.PrometheusRule:

@@ -101,6 +101,11 @@ var registry = []*Rule{
 		Summary: "Redis refuses to start on a maxmemory it cannot parse (it takes b, k, kb, m, mb, g, gb; not Mi/Gi).",
 		Help:    "Write maxmemory in Redis units: 768mb, 1gb."},
 
+	// NetworkPolicy
+	{ID: "networkpolicy-missing", Severity: Warning, Check: checkNetworkPolicyMissing,
+		Summary: "A pod no NetworkPolicy selects accepts connections from any pod and opens any (kube-linter's non-isolated-pod); a namespace without a default deny leaves every new workload open.",
+		Help:    "Add a default-deny NetworkPolicy (podSelector: {}, policyTypes: [Ingress, Egress], no rules) to the namespace, then allow each workload's traffic."},
+
 	// overlays
 	{ID: "overlay-drops-metric", Severity: Error, Check: checkOverlayDropsMetric,
 		Summary: "An overlay that loses an HPA metric of its base (a strategic-merge patch replaces the list) stops scaling on it.",

@@ -107,9 +107,7 @@ func (r *run) poll(ctx context.Context, id string) {
 	if err != nil {
 		return
 	}
-	if r.cfg.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
-	}
+	r.cfg.authorize(req.Header)
 	res, err := r.cfg.Client.Do(req)
 	if err != nil {
 		return // read again next sweep

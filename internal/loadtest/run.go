@@ -36,11 +36,11 @@ type Config struct {
 	Clips []Clip
 	// Gateway is where requests go.
 	Gateway Gateway
-	// APIKey, if set, is sent with every request (Authorization: Bearer):
-	// the gateway refuses unauthenticated /v1 requests.
-	APIKey string
 	// Client sends the requests (nil: one with RequestTimeout).
 	Client *http.Client
+	// APIKey, when set, goes with every request as
+	// "Authorization: Bearer <key>" (ResolveAPIKey finds it).
+	APIKey string
 	// RequestTimeout bounds each request (default 30 s).
 	RequestTimeout time.Duration
 	// MaxWorkers bounds the requests in flight per load (vegeta's
@@ -83,6 +83,13 @@ func (c *Config) defaults() {
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
+	}
+}
+
+// authorize adds the API key's Authorization header, when there is a key.
+func (c *Config) authorize(h http.Header) {
+	if c.APIKey != "" {
+		h.Set("Authorization", "Bearer "+c.APIKey)
 	}
 }
 
@@ -254,9 +261,7 @@ func (r *run) attack(ctx context.Context, p vegeta.Pacer, path string, check fun
 	var mu sync.Mutex
 	var n uint64
 	hdr := http.Header{"Content-Type": []string{"audio/wav"}}
-	if cfg.APIKey != "" {
-		hdr.Set("Authorization", "Bearer "+cfg.APIKey)
-	}
+	cfg.authorize(hdr)
 	targeter := func(t *vegeta.Target) error {
 		mu.Lock()
 		i := pick.pick(n)
@@ -270,7 +275,10 @@ func (r *run) attack(ctx context.Context, p vegeta.Pacer, path string, check fun
 		t.Method, t.URL, t.Body, t.Header = http.MethodPost, url, cfg.Clips[i].WAV, hdr
 		return nil
 	}
-	a := vegeta.NewAttacker(vegeta.Client(cfg.Client), vegeta.MaxWorkers(cfg.MaxWorkers), vegeta.KeepAlive(true),
+	// No vegeta.KeepAlive option: it writes to the shared client's
+	// Transport, which the api and worker attacks of "all" use at once (a
+	// data race); our transports keep connections alive already.
+	a := vegeta.NewAttacker(vegeta.Client(cfg.Client), vegeta.MaxWorkers(cfg.MaxWorkers),
 		vegeta.Timeout(cfg.RequestTimeout), vegeta.MaxBody(1<<20))
 	res := a.Attack(targeter, p, 0, path)
 	done := make(chan struct{})

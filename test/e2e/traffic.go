@@ -21,13 +21,14 @@ import (
 )
 
 // podClient is an HTTP client whose connections are made inside the
-// cluster's namespace, so it reaches pod IPs.
+// cluster's namespace, so it reaches pod IPs. It sends the load test's API
+// key (apikey.go).
 func podClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+	return &http.Client{Timeout: timeout, Transport: withAPIKey(&http.Transport{
 		DialContext:         cl.Netns.DialContext,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     30 * time.Second,
-	}}
+	})}
 }
 
 // readyEndpoints lists "ip:port" of the ready endpoints of a Service's

@@ -74,7 +74,7 @@ func Images(bins map[string]string) map[string]Binary {
 	out := map[string]Binary{}
 	for image, name := range voiceAssistImages {
 		if p := bins[name]; p != "" {
-			out[image] = Binary{Path: p, ListenFlags: []string{"listen"}, ListenEnv: []string{"LISTEN_ADDR"}}
+			out[image] = Binary{Path: p, ListenFlags: []string{"listen", "metrics-listen"}, ListenEnv: []string{"LISTEN_ADDR"}}
 		}
 	}
 	if p, err := exec.LookPath("redis-server"); err == nil {

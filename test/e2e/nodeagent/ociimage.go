@@ -249,7 +249,7 @@ func BuildImages(ctx context.Context, repoRoot, dir string, logf func(string, ..
 		if err != nil {
 			return nil, err
 		}
-		b.ListenFlags, b.ListenEnv = []string{"listen"}, []string{"LISTEN_ADDR"}
+		b.ListenFlags, b.ListenEnv = []string{"listen", "metrics-listen"}, []string{"LISTEN_ADDR"}
 		bins[repo] = b
 		logf("nodeagent: %s runs image %s: entrypoint %s, user %d:%d, env %q",
 			repo, b.Image.ID(), b.Path, b.Image.UID, b.Image.GID, b.Image.Env)
