@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,32 +61,51 @@ var (
 	vactlErr  error
 )
 
-// vactlBinary builds cmd/vactl once per run, as a user would install it.
+// vactlBinary builds cmd/vactl once per run, as a user would install it
+// (or waits for prebuildVactl's build).
 func vactlBinary(t *testing.T) string {
 	t.Helper()
-	vactlOnce.Do(func() {
-		root, err := repoRoot()
-		if err != nil {
-			vactlErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "va-e2e-vactl-")
-		if err != nil {
-			vactlErr = err
-			return
-		}
-		harnessCleanup = append(harnessCleanup, func(bool) { os.RemoveAll(dir) })
-		vactlPath = filepath.Join(dir, "vactl")
-		cmd := exec.Command("go", "build", "-o", vactlPath, "./cmd/vactl")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			vactlErr = fmt.Errorf("go build ./cmd/vactl: %v\n%s", err, out)
-		}
-	})
+	vactlOnce.Do(buildVactl)
 	if vactlErr != nil {
 		t.Fatal(vactlErr)
 	}
 	return vactlPath
+}
+
+// prebuildVactl starts vactl's build in the background (TestMain calls
+// it), so that it overlaps the cluster's start-up (mostly waiting) instead
+// of holding up the first scenario that runs vactl (a minute on a loaded
+// machine). The binary's directory is made and its removal registered
+// here, on TestMain's goroutine.
+func prebuildVactl() {
+	dir, err := os.MkdirTemp("", "va-e2e-vactl-")
+	if err != nil {
+		vactlOnce.Do(func() { vactlErr = err })
+		return
+	}
+	harnessCleanup = append(harnessCleanup, func(bool) { os.RemoveAll(dir) })
+	vactlPath = filepath.Join(dir, "vactl")
+	go vactlOnce.Do(buildVactl)
+}
+
+func buildVactl() {
+	if vactlPath == "" {
+		vactlErr = errors.New("vactl is built from TestMain's prebuildVactl, which did not run")
+		return
+	}
+	root, err := repoRoot()
+	if err != nil {
+		vactlErr = err
+		return
+	}
+	start := time.Now()
+	cmd := exec.Command("go", "build", "-o", vactlPath, "./cmd/vactl")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		vactlErr = fmt.Errorf("go build ./cmd/vactl: %v\n%s", err, out)
+		return
+	}
+	log.Printf("vactl built in %.1fs (in the background): %s", time.Since(start).Seconds(), vactlPath)
 }
 
 // vactlRunner runs the vactl binary (vactlBinary) inside the cluster's
