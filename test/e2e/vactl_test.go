@@ -106,7 +106,9 @@ func TestVactlLifecycle(t *testing.T) {
 		if out, code := run(t, kc, "diff", "--env", "dev"); code != 0 || !strings.Contains(out, "matches all") {
 			t.Errorf("diff --env dev after setup: exit %d, want 0", code)
 		}
-		before := liveVersions(ctx, t)
+		// liveState: an HPA has no generation, and the HPA controller
+		// updates its status (so its resourceVersion) at any sync.
+		before := liveState(ctx, t)
 		out, code := run(t, kc, "diff", "--env", "prod")
 		if code != 1 || !strings.Contains(out, "+++ vactl/HorizontalPodAutoscaler voiceassist/voiceassist-server-hpa") {
 			t.Errorf("diff --env prod over dev: exit %d, want 1 and the HPA's diff", code)
@@ -115,7 +117,7 @@ func TestVactlLifecycle(t *testing.T) {
 		if !strings.Contains(out, "(server dry run)") || !strings.Contains(out, "nothing changed") {
 			t.Errorf("setup --dry-run=server: no dry-run report")
 		}
-		after := liveVersions(ctx, t)
+		after := liveState(ctx, t)
 		// Objects with a generation are compared by it (their status, which
 		// the controllers keep updating, moves the resourceVersion); the
 		// others by resourceVersion.
