@@ -182,6 +182,15 @@ func deploy(ctx context.Context, c *cluster.Client, out io.Writer, r deployReque
 			return failure(out, fmt.Errorf("setup of %s: %w\nnothing of %s was applied, no revision recorded", r.env, err, r.env))
 		}
 	}
+	if r.dryRun {
+		missing, err := c.MissingNamespaces(ctx, pf.Objects)
+		if err != nil {
+			return failure(out, err)
+		}
+		if len(missing) > 0 {
+			return dryRunNewNamespace(ctx, c, out, r, pf.Objects, missing)
+		}
+	}
 	fmt.Fprintf(out, "\n%s (%d objects, inventory %s/%s):\n", r.env, len(pf.Objects), cluster.AppInventory.Namespace, cluster.AppInventory.Name)
 	res, err := c.Apply(ctx, pf.Objects, cluster.ApplyOptions{
 		Inventory: cluster.AppInventory, Policy: inventory.PolicyAdoptIfNoInventory,
@@ -212,6 +221,24 @@ func deploy(ctx context.Context, c *cluster.Client, out io.Writer, r deployReque
 	}
 	fmt.Fprintf(out, "\n%s: %d created, %d configured, %d unchanged, %d pruned; all %d Current in %.0fs; revision %d recorded\n",
 		r.env, created, configured, len(pf.Objects)-created-configured, res.Pruned, res.Current, time.Since(start).Seconds(), n)
+	return nil
+}
+
+// dryRunNewNamespace is setup --dry-run=server where the environment's
+// namespace does not exist yet: the API server rejects a dry run of an
+// object in a missing namespace (and a dry run of the Namespace creates
+// nothing), so what it can take is dry-run on the server and the rest is
+// validated against the server's OpenAPI schema, each object's line saying
+// which. There is no inventory yet, so nothing would be pruned.
+func dryRunNewNamespace(ctx context.Context, c *cluster.Client, out io.Writer, r deployRequest, objs []*unstructured.Unstructured, missing []string) error {
+	fmt.Fprintf(out, "\n%s (%d objects; namespace %s does not exist yet: objects in it are validated against the server's schema, the rest dry-run on the server):\n",
+		r.env, len(objs), strings.Join(missing, ", "))
+	res, err := c.DryRunNewNamespace(ctx, objs, missing, r.force, out)
+	if err != nil {
+		return failure(out, fmt.Errorf("setup of %s (dry run): %w\nnothing changed, no revision recorded", r.env, err))
+	}
+	fmt.Fprintf(out, "\n%s: %d objects accepted by a server-side dry run, %d validated against the server's schema only (no admission: their namespace %s does not exist yet), 0 would be pruned; nothing changed, no revision recorded\n",
+		r.env, res.DryRun, res.Schema, strings.Join(missing, ", "))
 	return nil
 }
 

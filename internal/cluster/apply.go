@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kvalidation "k8s.io/kubectl/pkg/validation"
 	"sigs.k8s.io/cli-utils/pkg/apply"
 	"sigs.k8s.io/cli-utils/pkg/apply/event"
 	"sigs.k8s.io/cli-utils/pkg/common"
@@ -369,4 +370,115 @@ func (c *Client) ApplyOne(ctx context.Context, u *unstructured.Unstructured) err
 		return fmt.Errorf("apply %s %s: %w", gvk.Kind, u.GetName(), c.Explain(err))
 	}
 	return nil
+}
+
+// MissingNamespaces lists the namespaces objs are in that the cluster does
+// not have yet (sorted). A server-side dry run of an object in such a
+// namespace is rejected (NamespaceLifecycle admission: the namespace is not
+// created by a dry run of its Namespace), so setup --dry-run=server checks
+// those objects with DryRunNewNamespace instead.
+func (c *Client) MissingNamespaces(ctx context.Context, objs []*unstructured.Unstructured) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, u := range objs {
+		ns := u.GetNamespace()
+		if ns == "" || seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		_, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			out = append(out, ns)
+		case err != nil:
+			return nil, fmt.Errorf("namespace %s: %w", ns, c.Explain(err))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Checked says how a dry run without the namespace checked each object.
+type Checked struct {
+	// DryRun: server-side dry runs (cluster-scoped objects, the Namespace
+	// itself, objects in namespaces that exist): defaulting, admission,
+	// validation, all of it.
+	DryRun int
+	// Schema: objects in a missing namespace, validated as kubectl's
+	// client-side --validate=strict does, against the server's OpenAPI
+	// (fields known, types, required fields), without admission.
+	Schema int
+}
+
+// DryRunNewNamespace is the dry run of objs when some of their namespaces
+// (missing, from MissingNamespaces) do not exist: the API server cannot
+// dry-run an object in a namespace that does not exist, and a dry run of
+// the Namespace creates nothing. So every object it can take (the
+// Namespace, cluster-scoped objects, objects in existing namespaces) gets
+// a server-side dry run (as vactl's field manager, fieldValidation=Strict);
+// an object in a missing namespace is validated against the schema the
+// server publishes (/openapi/v2, including the CRDs'), with kubectl's own
+// validator (k8s.io/kubectl/pkg/validation, as `kubectl apply
+// --validate=strict` without server-side field validation). Each object's
+// line says which of the two checked it. Nothing changes in the cluster.
+// The error names every object rejected and why.
+func (c *Client) DryRunNewNamespace(ctx context.Context, objs []*unstructured.Unstructured, missing []string, force bool, out io.Writer) (Checked, error) {
+	var res Checked
+	if out == nil {
+		out = io.Discard
+	}
+	gone := map[string]bool{}
+	for _, ns := range missing {
+		gone[ns] = true
+	}
+	var errs []string
+	for _, u := range objs {
+		id := object.UnstructuredToObjMetadata(u)
+		gvk := u.GroupVersionKind()
+		if !gone[u.GetNamespace()] {
+			m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			if err == nil {
+				_, err = c.Dynamic.Resource(m.Resource).Namespace(u.GetNamespace()).Apply(ctx, u.GetName(), u,
+					metav1.ApplyOptions{FieldManager: FieldManager, Force: force, DryRun: []string{metav1.DryRunAll}})
+			}
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("server-side dry run of %s: %v", Ref(id), c.explainResource(err, gvk.GroupKind())))
+				fmt.Fprintf(out, "FAILED    %s: %v\n", Ref(id), c.explainResource(err, gvk.GroupKind()))
+				continue
+			}
+			res.DryRun++
+			fmt.Fprintf(out, "dry run   %s: accepted by a server-side dry run\n", Ref(id))
+			continue
+		}
+		if err := c.validateSchema(u); err != nil {
+			errs = append(errs, fmt.Sprintf("schema validation of %s: %v", Ref(id), err))
+			fmt.Fprintf(out, "FAILED    %s: %v\n", Ref(id), err)
+			continue
+		}
+		res.Schema++
+		fmt.Fprintf(out, "validated %s: schema only (the server's OpenAPI; namespace %s does not exist yet, so no server-side dry run)\n", Ref(id), u.GetNamespace())
+	}
+	if len(errs) > 0 {
+		return res, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return res, nil
+}
+
+// validateSchema validates u against the server's OpenAPI schema
+// (/openapi/v2, the CRDs' included) with kubectl's client-side validator
+// (unknown fields, types, required fields); a kind the schema lacks is an
+// error, not skipped as kubectl skips it.
+func (c *Client) validateSchema(u *unstructured.Unstructured) error {
+	resources, err := c.Factory.OpenAPISchema()
+	if err != nil {
+		return fmt.Errorf("reading the server's OpenAPI schema: %w", c.Explain(err))
+	}
+	if resources.LookupResource(u.GroupVersionKind()) == nil {
+		return fmt.Errorf("the server's OpenAPI schema has no %s: not validated", u.GroupVersionKind())
+	}
+	data, err := u.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return kvalidation.ConjunctiveSchema{kvalidation.NewSchemaValidation(c.Factory), kvalidation.NoDoubleKeySchema{}}.ValidateBytes(data)
 }

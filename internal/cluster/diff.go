@@ -59,7 +59,12 @@ func (c *Client) Diff(ctx context.Context, objs []*unstructured.Unstructured, in
 		dry, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: force, DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
 			if live == nil && apierrors.IsNotFound(err) && c.namespaceMissing(ctx, u.GetNamespace()) {
-				// Its namespace does not exist yet: it would be created with it.
+				// Its namespace does not exist yet: it would be created
+				// with it. The server cannot dry-run it; its schema can
+				// still be checked.
+				if err := c.validateSchema(u); err != nil {
+					return nil, fmt.Errorf("%s (its namespace %s does not exist yet, so it was validated against the server's schema): %w", Ref(id), u.GetNamespace(), err)
+				}
 				dry = u
 			} else {
 				return nil, fmt.Errorf("server-side dry run of %s: %w", Ref(id), c.explainResource(err, gvk.GroupKind()))

@@ -3,12 +3,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -40,24 +37,11 @@ import (
 //     monitoring fails naming the alerts.
 func TestCheck(t *testing.T) {
 	ctx := scenario(t, 20*time.Minute)
-	bin := vactlBinary(t)
+	runner := newVactlRunner(t)
 	vactl := func(t *testing.T, args ...string) (string, string, int) {
 		t.Helper()
-		argv := append([]string{bin}, args...)
-		argv = append(argv, "--kubeconfig", cl.AdminKubeconfig)
-		cmd := cl.Netns.Command(argv...)
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("vactl %s: %v", strings.Join(args, " "), err)
-		}
-		t.Logf("vactl %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
-		return out.String(), errOut.String(), code
+		r := runner.split(t, cl.AdminKubeconfig, args...)
+		return r.stdout, r.stderr, r.code
 	}
 	checkJSON := func(t *testing.T, args ...string) (map[string]check.Item, int) {
 		t.Helper()
@@ -93,9 +77,11 @@ func TestCheck(t *testing.T) {
 		}
 	}
 
-	// A fresh dev setup: nothing of ours, no revisions, no load test
-	// record; the Operator's CRDs served (dev renders its PrometheusRule).
-	deleteRendered(ctx, t)
+	// A fresh dev setup: nothing of ours but dev's objects (an earlier
+	// scenario's dev, which setup takes over: no pod restarts, so no wait
+	// for them), no inventory, no revisions, no load test record; the
+	// Operator's CRDs served (dev renders its PrometheusRule).
+	deleteRenderedExcept(ctx, t, "dev")
 	cleanVactlState(ctx, t)
 	forgetLoadtest(ctx, t)
 	installCRDs(ctx, t, renderEnv(t, "prod").objs)

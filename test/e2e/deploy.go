@@ -4,13 +4,18 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/voiceassist/autoscaling/internal/kube"
+	"github.com/voiceassist/autoscaling/internal/render"
 )
 
 // deploy applies objs (a rendered overlay, in renderEnv's order, possibly
@@ -88,4 +93,75 @@ func applyOrder(objs []*unstructured.Unstructured) []*unstructured.Unstructured 
 	out := append([]*unstructured.Unstructured(nil), objs...)
 	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
 	return out
+}
+
+// deleteRendered removes from the cluster every object that any
+// environment renders, except Namespaces and CRDs, and waits until each is
+// gone: a cluster "without VoiceAssist" for scenarios that start from one,
+// whatever ran before them.
+func deleteRendered(ctx context.Context, t *testing.T) {
+	t.Helper()
+	deleteRenderedExcept(ctx, t, "")
+}
+
+// deleteRenderedExcept is deleteRendered keeping the objects env renders
+// (by kind, namespace and name; "" keeps none): for a scenario that starts
+// from env set up by vactl, whose setup then takes over what an earlier
+// scenario left of env (server-side apply as vactl, adopted into the
+// inventory) instead of waiting for every pod to start again. Objects of
+// the other environments are gone, so nothing but env's is there.
+func deleteRenderedExcept(ctx context.Context, t *testing.T, env string) {
+	t.Helper()
+	keep := map[string]bool{}
+	if env != "" {
+		for _, u := range renderEnv(t, env).objs {
+			keep[ref(u)] = true
+		}
+	}
+	seen := map[string]*unstructured.Unstructured{}
+	var order []string
+	for _, env := range render.Envs {
+		for _, u := range renderEnv(t, env).objs {
+			if k := u.GetKind(); k == "Namespace" || k == "CustomResourceDefinition" || keep[ref(u)] {
+				continue
+			}
+			if _, ok := seen[ref(u)]; !ok {
+				seen[ref(u)] = u
+				order = append(order, ref(u))
+			}
+		}
+	}
+	bg := metav1.DeletePropagationBackground
+	for _, k := range order {
+		u := seen[k]
+		ri, err := resourceFor(u)
+		if meta.IsNoMatchError(err) {
+			continue // its CRD is not installed: nothing of the kind exists
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		err = ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Fatalf("delete %s: %v", k, err)
+		}
+	}
+	err := eventually(ctx, func(ctx context.Context) error {
+		for _, k := range order {
+			got, err := get(ctx, seen[k])
+			if meta.IsNoMatchError(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if got != nil {
+				return fmt.Errorf("%s still exists", k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("deleting the rendered objects: %v", err)
+	}
 }

@@ -3,12 +3,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -359,46 +357,6 @@ func containsAll(s string, subs []string) bool {
 		}
 	}
 	return s != ""
-}
-
-// vactlRunner runs the vactl binary inside the cluster's network namespace,
-// as TestVactlLifecycle does.
-type vactlRunner struct {
-	bin, cache string
-}
-
-func newVactlRunner(t *testing.T) *vactlRunner {
-	return &vactlRunner{bin: vactlBinary(t), cache: t.TempDir()}
-}
-
-// run returns vactl's output (stdout and stderr) and exit code.
-func (v *vactlRunner) run(t *testing.T, kubeconfig string, args ...string) (string, int) {
-	t.Helper()
-	argv := append([]string{v.bin}, args...)
-	argv = append(argv, "--kubeconfig", kubeconfig, "--cache-dir", v.cache)
-	cmd := cl.Netns.Command(argv...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("vactl %s: %v", strings.Join(args, " "), err)
-	}
-	t.Logf("vactl %s: exit %d in %.1fs\n%s", strings.Join(args, " "), code, time.Since(start).Seconds(), out.String())
-	return out.String(), code
-}
-
-func (v *vactlRunner) must(t *testing.T, kubeconfig string, args ...string) string {
-	t.Helper()
-	out, code := v.run(t, kubeconfig, args...)
-	if code != 0 {
-		t.Fatalf("vactl %s: exit %d", strings.Join(args, " "), code)
-	}
-	return out
 }
 
 // liveState is liveVersions with the HPAs compared by what vactl writes:

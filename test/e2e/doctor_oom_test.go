@@ -255,7 +255,7 @@ func TestDoctorOOMKilled(t *testing.T) {
 	}
 
 	// vactl status: the pod's last termination.
-	st := statusJSON(t, vactlBinary(t), cl.AdminKubeconfig)
+	st := statusJSON(t, newVactlRunner(t), cl.AdminKubeconfig)
 	var seen bool
 	for _, p := range st.Pods.Items {
 		if p.Name != pod.Name {

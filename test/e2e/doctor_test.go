@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,24 +46,13 @@ import (
 // namespace and decodes its report.
 func runDoctor(t *testing.T, args ...string) (*doctor.Report, int) {
 	t.Helper()
-	argv := append([]string{vactlBinary(t), "doctor", "-o", "json", "--kubeconfig", cl.AdminKubeconfig}, args...)
-	cmd := cl.Netns.Command(argv...)
 	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	start := time.Now()
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("vactl doctor: %v", err)
-	}
+	code, took := newVactlRunner(t).exec(t, &out, &errOut, cl.AdminKubeconfig, append([]string{"doctor", "-o", "json"}, args...)...)
 	var r doctor.Report
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("vactl doctor %v: exit %d, output is not a report (%v):\n%s\n%s", args, code, err, out.String(), errOut.String())
 	}
-	t.Logf("vactl doctor %s: exit %d in %.1fs; stderr: %s", strings.Join(args, " "), code, time.Since(start).Seconds(), strings.TrimSpace(errOut.String()))
+	t.Logf("vactl doctor %s: exit %d in %.1fs; stderr: %s", strings.Join(args, " "), code, took.Seconds(), strings.TrimSpace(errOut.String()))
 	for _, e := range r.Explanations {
 		t.Logf("  explain %s: %s", e.HPA, e.Summary)
 	}

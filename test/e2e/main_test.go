@@ -85,6 +85,7 @@ func run(m *testing.M) int {
 		log.Print(err)
 		return 1
 	}
+	prebuildVactl()
 	sync := 15 * time.Second
 	if s := os.Getenv("VA_E2E_HPA_SYNC"); s != "" {
 		if sync, err = time.ParseDuration(s); err != nil {

@@ -11,15 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	promapi "github.com/prometheus/client_golang/api"
@@ -289,11 +288,16 @@ func (m *metricsStack) query(ctx context.Context, q string) ([]promSample, error
 	return testenv.InstantVector(ctx, m.prom, q, time.Time{}) // zero: Prometheus's now
 }
 
-// metricsAPIServices are served by the provider (custom-metrics-apiserver
-// serves custom.metrics.k8s.io in v1beta1 and v1beta2).
-var metricsAPIServices = [][2]string{
-	{"custom.metrics.k8s.io", "v1beta1"}, {"custom.metrics.k8s.io", "v1beta2"}, {"external.metrics.k8s.io", "v1beta1"},
-}
+// metricsAPIServices are the provider's APIServices as {group, version}
+// (cluster.MetricsAPIServices, split), for scenarios that wait on them.
+var metricsAPIServices = func() [][2]string {
+	var out [][2]string
+	for _, name := range cluster.MetricsAPIServices {
+		version, group, _ := strings.Cut(name, ".")
+		out = append(out, [2]string{group, version})
+	}
+	return out
+}()
 
 // startProvider runs voiceassist-metrics-provider on our Prometheus Adapter
 // rules file and registers it as docs/metrics-provider.md describes: a
@@ -317,35 +321,10 @@ func (m *metricsStack) startProvider(ctx context.Context, c *cluster.Cluster, ro
 	if err != nil {
 		return err
 	}
-	const ns = "kube-system"
-	_, err = cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: metricsProvider, Namespace: ns},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(metricsProviderPort)}}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	_, err = cs.DiscoveryV1().EndpointSlices(ns).Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Name: metricsProvider, Namespace: ns, Labels: map[string]string{
-			discoveryv1.LabelServiceName: metricsProvider, discoveryv1.LabelManagedBy: "voiceassist-e2e"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{metricsProviderIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(metricsProviderPort)), Protocol: ptr.To(corev1.ProtocolTCP)}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := cluster.RegisterMetricsProvider(ctx, cs, metricsProviderIP, metricsProviderPort); err != nil {
 		return err
 	}
 	rc := cs.Discovery().RESTClient()
-	for _, gv := range metricsAPIServices {
-		body := fmt.Sprintf(`{"apiVersion":"apiregistration.k8s.io/v1","kind":"APIService","metadata":{"name":"%[2]s.%[1]s"},`+
-			`"spec":{"group":"%[1]s","version":"%[2]s","groupPriorityMinimum":100,"versionPriority":100,"insecureSkipTLSVerify":true,`+
-			`"service":{"name":"%[3]s","namespace":"%[4]s","port":443}}}`, gv[0], gv[1], metricsProvider, ns)
-		err := rc.Post().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices").
-			SetHeader("Content-Type", "application/json").Body([]byte(body)).Do(ctx).Error()
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("APIService %s.%s: %w", gv[1], gv[0], err)
-		}
-	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	err = eventually(wctx, func(ctx context.Context) error {
@@ -353,8 +332,7 @@ func (m *metricsStack) startProvider(ctx context.Context, c *cluster.Cluster, ro
 			cancel() // no point waiting
 			return errExited
 		}
-		for _, gv := range metricsAPIServices {
-			name := gv[1] + "." + gv[0]
+		for _, name := range cluster.MetricsAPIServices {
 			b, err := rc.Get().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices/" + name).DoRaw(ctx)
 			if err != nil {
 				return err

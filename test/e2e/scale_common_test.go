@@ -58,8 +58,17 @@ func timeFactor(t *testing.T) int {
 // memory, before anything is sent.
 func scalingOverlay(t *testing.T) rendered {
 	t.Helper()
+	return scalingOverlayFactor(t, timeFactor(t))
+}
+
+// scalingOverlayFactor is scalingOverlay with the scale-down windows and
+// periods divided by factor instead: only for scenarios that assert no
+// scale-down timing of the manifests (TestScaleGateway and TestScaleWorker
+// assert it, at timeFactor).
+func scalingOverlayFactor(t *testing.T, factor int) rendered {
+	t.Helper()
 	r := renderEnv(t, "dev")
-	f := int64(timeFactor(t))
+	f := int64(factor)
 	hpa := func(name string, min, max int64) {
 		u := findObj(t, r.objs, "HorizontalPodAutoscaler", "voiceassist", name)
 		must(t, unstructured.SetNestedField(u.Object, min, "spec", "minReplicas"))

@@ -3,15 +3,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,28 +43,8 @@ import (
 //     naming the reason, nothing applied, no inventory.
 func TestVactlLifecycle(t *testing.T) {
 	ctx := scenario(t, 25*time.Minute)
-	bin := vactlBinary(t)
 	kc := cl.AdminKubeconfig
-	cache := t.TempDir()
-	run := func(t *testing.T, kubeconfig string, args ...string) (string, int) {
-		t.Helper()
-		argv := append([]string{bin}, args...)
-		argv = append(argv, "--kubeconfig", kubeconfig, "--cache-dir", cache)
-		cmd := cl.Netns.Command(argv...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		start := time.Now()
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("vactl %s: %v", strings.Join(args, " "), err)
-		}
-		t.Logf("vactl %s: exit %d in %.1fs\n%s", strings.Join(args, " "), code, time.Since(start).Seconds(), out.String())
-		return out.String(), code
-	}
+	run := newVactlRunner(t).run
 	must := func(t *testing.T, args ...string) string {
 		t.Helper()
 		out, code := run(t, kc, args...)
@@ -130,7 +106,9 @@ func TestVactlLifecycle(t *testing.T) {
 		if out, code := run(t, kc, "diff", "--env", "dev"); code != 0 || !strings.Contains(out, "matches all") {
 			t.Errorf("diff --env dev after setup: exit %d, want 0", code)
 		}
-		before := liveVersions(ctx, t)
+		// liveState: an HPA has no generation, and the HPA controller
+		// updates its status (so its resourceVersion) at any sync.
+		before := liveState(ctx, t)
 		out, code := run(t, kc, "diff", "--env", "prod")
 		if code != 1 || !strings.Contains(out, "+++ vactl/HorizontalPodAutoscaler voiceassist/voiceassist-server-hpa") {
 			t.Errorf("diff --env prod over dev: exit %d, want 1 and the HPA's diff", code)
@@ -139,7 +117,7 @@ func TestVactlLifecycle(t *testing.T) {
 		if !strings.Contains(out, "(server dry run)") || !strings.Contains(out, "nothing changed") {
 			t.Errorf("setup --dry-run=server: no dry-run report")
 		}
-		after := liveVersions(ctx, t)
+		after := liveState(ctx, t)
 		// Objects with a generation are compared by it (their status, which
 		// the controllers keep updating, moves the resourceVersion); the
 		// others by resourceVersion.
@@ -317,40 +295,6 @@ func TestVactlLifecycle(t *testing.T) {
 	})
 }
 
-var (
-	vactlOnce sync.Once
-	vactlPath string
-	vactlErr  error
-)
-
-// vactlBinary builds cmd/vactl once per run, as a user would install it.
-func vactlBinary(t *testing.T) string {
-	t.Helper()
-	vactlOnce.Do(func() {
-		root, err := repoRoot()
-		if err != nil {
-			vactlErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "va-e2e-vactl-")
-		if err != nil {
-			vactlErr = err
-			return
-		}
-		harnessCleanup = append(harnessCleanup, func(bool) { os.RemoveAll(dir) })
-		vactlPath = filepath.Join(dir, "vactl")
-		cmd := exec.Command("go", "build", "-o", vactlPath, "./cmd/vactl")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			vactlErr = fmt.Errorf("go build ./cmd/vactl: %v\n%s", err, out)
-		}
-	})
-	if vactlErr != nil {
-		t.Fatal(vactlErr)
-	}
-	return vactlPath
-}
-
 type liveVersion struct {
 	rv  string
 	gen int64
@@ -443,14 +387,7 @@ func cleanVactlState(ctx context.Context, t *testing.T) {
 // gateway HPA's maxReplicas 15 -> 12 and one extra ConfigMap.
 func changedProd(t *testing.T) string {
 	t.Helper()
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "performance")
-	if out, err := exec.Command("cp", "-rL", filepath.Join(root, "k8s", "performance"), dir).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v\n%s", err, out)
-	}
+	dir := copyManifests(t)
 	k := filepath.Join(dir, "overlays", "prod", "kustomization.yaml")
 	b, err := os.ReadFile(k)
 	if err != nil {

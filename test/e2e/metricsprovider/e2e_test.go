@@ -35,10 +35,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -53,8 +51,6 @@ const (
 	providerPort = 4443
 	targetAddr   = "10.243.0.252:9100" // this test's fixed series
 	promAddr     = "127.0.0.1:9090"
-	svcNamespace = "kube-system"
-	svcName      = "voiceassist-metrics-provider"
 )
 
 const exposition = `# TYPE voiceassist_queue_depth gauge
@@ -231,50 +227,17 @@ func TestThroughKubeAPIServer(t *testing.T) {
 	t.Logf("voiceassist-worker-hpa status.currentMetrics: depth 7 (per pod, 1 replica), age 42.5 s; whole test %.1fs", time.Since(began).Seconds())
 }
 
-// Register makes the aggregation layer route custom.metrics.k8s.io
-// (v1beta1, v1beta2) and external.metrics.k8s.io (v1beta1) to the provider
-// at ip:port: a selector-less Service, an EndpointSlice with the address
-// (kube-apiserver runs with --enable-aggregator-routing, so it dials the
-// endpoint, not a ClusterIP; there is no kube-proxy), and the APIServices.
-// The provider's certificate is self-signed, hence insecureSkipTLSVerify.
+// Register registers the provider at ip:port with the aggregation layer,
+// as the main e2e suite does (cluster.RegisterMetricsProvider).
 func Register(ctx context.Context, cs kubernetes.Interface, ip string, port int32) error {
-	_, err := cs.CoreV1().Services(svcNamespace).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: svcName, Namespace: svcNamespace, Labels: map[string]string{"app.kubernetes.io/part-of": "voiceassist-e2e"}},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(port)}}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	_, err = cs.DiscoveryV1().EndpointSlices(svcNamespace).Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Name: svcName, Namespace: svcNamespace, Labels: map[string]string{
-			discoveryv1.LabelServiceName: svcName, discoveryv1.LabelManagedBy: "voiceassist-e2e"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	for _, gv := range []struct{ group, version string }{
-		{"custom.metrics.k8s.io", "v1beta1"}, {"custom.metrics.k8s.io", "v1beta2"}, {"external.metrics.k8s.io", "v1beta1"},
-	} {
-		body := fmt.Sprintf(`{"apiVersion":"apiregistration.k8s.io/v1","kind":"APIService","metadata":{"name":"%s.%s"},`+
-			`"spec":{"group":"%s","version":"%s","groupPriorityMinimum":100,"versionPriority":100,"insecureSkipTLSVerify":true,`+
-			`"service":{"name":"%s","namespace":"%s","port":443}}}`, gv.version, gv.group, gv.group, gv.version, svcName, svcNamespace)
-		err := cs.Discovery().RESTClient().Post().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices").
-			SetHeader("Content-Type", "application/json").Body([]byte(body)).Do(ctx).Error()
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("APIService %s.%s: %w", gv.version, gv.group, err)
-		}
-	}
-	return nil
+	return cluster.RegisterMetricsProvider(ctx, cs, ip, port)
 }
 
 // WaitAvailable waits until the three APIServices are Available.
 func WaitAvailable(ctx context.Context, cs kubernetes.Interface) error {
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		for _, name := range []string{"v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io", "v1beta1.external.metrics.k8s.io"} {
+		for _, name := range cluster.MetricsAPIServices {
 			b, err := cs.Discovery().RESTClient().Get().AbsPath("/apis/apiregistration.k8s.io/v1/apiservices/" + name).DoRaw(ctx)
 			if err != nil {
 				last = err.Error()
