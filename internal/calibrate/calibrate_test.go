@@ -76,15 +76,19 @@ func TestHistogramFromScrape(t *testing.T) {
 // rate, and the CPU of the requests is counted.
 func TestMeasureGatewayRealHandler(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv := httptest.NewServer(server.New(server.DefaultConfig(), server.Deps{Logger: log}).Handler())
+	gw := server.New(server.DefaultConfig(), server.Deps{Logger: log})
+	srv := httptest.NewServer(gw.Handler())
 	defer srv.Close()
+	// /metrics is on a listener of its own (--metrics-listen), as in a pod.
+	metrics := httptest.NewServer(gw.Metrics())
+	defer metrics.Close()
 	clips, err := loadtest.ParseMix("1s", 16000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var progress strings.Builder
 	res, err := MeasureGateway(context.Background(), GatewayConfig{Gateway: loadtest.URLGateway(srv.URL),
-		Metrics: []Scraper{HTTPScraper{URL: srv.URL + "/metrics"}}, CPUMillicores: 2000, Clips: clips,
+		Metrics: []Scraper{HTTPScraper{URL: metrics.URL + "/metrics"}}, CPUMillicores: 2000, Clips: clips,
 		P95: 20 * time.Second, Start: 4, MaxRate: 8, Step: 2 * time.Second, Idle: 500 * time.Millisecond, Precision: 0.2,
 		RequestTimeout: 30 * time.Second, Progress: &progress})
 	if err != nil {
@@ -125,7 +129,7 @@ func TestMeasureGatewayRealHandler(t *testing.T) {
 	}
 	// a first step that already fails is an error that says so
 	_, err = MeasureGateway(context.Background(), GatewayConfig{Gateway: loadtest.URLGateway(srv.URL),
-		Metrics: []Scraper{HTTPScraper{URL: srv.URL + "/metrics"}}, Clips: clips, P95: time.Microsecond, Start: 5, MaxRate: 20,
+		Metrics: []Scraper{HTTPScraper{URL: metrics.URL + "/metrics"}}, Clips: clips, P95: time.Microsecond, Start: 5, MaxRate: 20,
 		Step: time.Second, Idle: 100 * time.Millisecond, Precision: 0.1, RequestTimeout: 10 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "the first step") {
 		t.Errorf("1 µs SLO: %v, want the first step's failure", err)

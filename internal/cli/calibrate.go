@@ -124,7 +124,7 @@ flags. docs/simulate.md, "Calibration", has the details.`,
 	f.StringVar(&o.port, "port", "http", "cluster: the Service port (name or number)")
 	f.StringArrayVar(&o.gatewayMetrics, "gateway-metrics", nil, "a gateway process's /metrics URL, one per process (with --url)")
 	f.StringArrayVar(&o.workerMetrics, "worker-metrics", nil, "a worker process's /metrics URL, one per process (with --url)")
-	f.StringVar(&o.metricsPort, "metrics-port", "http", "cluster: the pods' port (name or number) serving /metrics")
+	f.StringVar(&o.metricsPort, "metrics-port", "", "cluster: the pods' port (name or number) serving /metrics (default: the container port named \"metrics\" — the gateway's --metrics-listen — else \"http\")")
 	f.StringVar(&o.gatewayDep, "gateway-deployment", "voiceassist-server", "cluster: the gateway's Deployment")
 	f.StringVar(&o.workerDep, "worker-deployment", "voiceassist-worker", "cluster: the workers' Deployment")
 	f.StringVar(&o.gatewayCPU, "gateway-cpu", "", "CPU of one gateway process (e.g. 500m: its cgroup quota); default on a cluster: the Deployment's CPU request")
@@ -349,11 +349,15 @@ func (o *calibrateOptions) podScrapers(ctx context.Context, c *cluster.Client, d
 		if p.DeletionTimestamp != nil || !podutils.IsPodReady(&p) {
 			continue
 		}
+		name := o.metricsPort
+		if name == "" {
+			name = metricsPortName(&p)
+		}
 		if o.via != "endpoints" {
-			ss = append(ss, calibrate.PodScraper{Kube: c.Kube, Namespace: cluster.Namespace, Pod: p.Name, Port: o.metricsPort})
+			ss = append(ss, calibrate.PodScraper{Kube: c.Kube, Namespace: cluster.Namespace, Pod: p.Name, Port: name})
 			continue
 		}
-		port, err := podPort(&p, o.metricsPort)
+		port, err := podPort(&p, name)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -440,6 +444,20 @@ func rateString(r float64) string {
 }
 
 // podPort resolves a port name (or number) among the pod's container ports.
+// metricsPortName is the port a pod serves /metrics on: the gateway has a
+// port of its own for it ("metrics", --metrics-listen, which the clients'
+// Service does not expose); the worker serves it on "http".
+func metricsPortName(p *corev1.Pod) string {
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name == "metrics" {
+				return cp.Name
+			}
+		}
+	}
+	return "http"
+}
+
 func podPort(p *corev1.Pod, port string) (int32, error) {
 	if n, err := strconv.Atoi(port); err == nil {
 		return int32(n), nil

@@ -168,7 +168,14 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	ph := sim.Phases{MetricsServer: 2, Scrape: 7, Sync: 12}
-	res, err := sim.Simulate(sim.Config{Set: set, Params: sim.DefaultParams(), Scenario: sc, Seed: 1, Phases: &ph})
+	// The measured worker (jobs of a fraction of a second) drains this burst
+	// with one or two scale events; 4 s jobs, 2 at a time (the simulator's
+	// old guess) give the several events a comparison needs.
+	params := sim.DefaultParams()
+	w := &params.Worker
+	w.Concurrency, w.JobMeanSeconds, w.JobCV, w.CPUPerJob = 2, 4, 0.5, 400
+	w.IdleCPU, w.BaseMemoryMi, w.MemoryMiPerJob = 50, 300, 200
+	res, err := sim.Simulate(sim.Config{Set: set, Params: params, Scenario: sc, Seed: 1, Phases: &ph})
 	if err != nil {
 		t.Fatal(err)
 	}

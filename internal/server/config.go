@@ -128,7 +128,7 @@ func (c *component) Flags(s *envflag.Set) {
 	s.Int(&c.cfg.MaxConnections, "max-connections", "MAX_CONNECTIONS", d.MaxConnections,
 		"open client connections at most; more wait in the listen backlog. 0: one per MiB of the memory limit, at least 64")
 	s.Int(&c.cfg.MaxInFlight, "max-in-flight", "MAX_IN_FLIGHT", d.MaxInFlight,
-		"/v1 requests doing work (decode, analysis, store) at once; beyond it 503 + Retry-After at once instead of queueing. Reading an upload does not count. 0: 2 per core (GOMAXPROCS), at least 4")
+		"analyses (/v1/analyze) running at once; beyond it 503 + Retry-After at once instead of queueing. Reading an upload does not count, nor do job submissions and reads (a burst of jobs is what the queue is for; the audio memory budget bounds them). 0: 2 per core (GOMAXPROCS), at least 4")
 	s.Int(&c.cfg.ClientRate, "client-rate", "CLIENT_RATE", d.ClientRate,
 		"/v1 requests per second each client may make to this replica (the authenticated client id, else the remote IP); over it 429 + Retry-After. 0: no per-client limit")
 	s.Int(&c.cfg.ClientBurst, "client-burst", "CLIENT_BURST", d.ClientBurst,

@@ -270,11 +270,9 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		aerr.write(w)
 		return
 	}
-	done, ok := s.startWork(w)
-	if !ok {
-		return
-	}
-	defer done()
+	// No in-flight slot: accepting a job is validating its header and
+	// two writes, and a burst of submissions is what the queue is for
+	// (the audio memory budget bounds what it holds meanwhile).
 	if _, aerr := s.decode(r.Context(), b, res); aerr != nil { // only validation: the worker decodes again
 		aerr.write(w)
 		return
@@ -321,11 +319,6 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "job store not configured")
 		return
 	}
-	done, ok := s.startWork(w)
-	if !ok {
-		return
-	}
-	defer done()
 	// Another client's job is "not found" too (404, not 403): ids must
 	// not be probeable.
 	j, err := s.deps.Jobs.GetOwnedMeta(r.Context(), ClientID(r.Context()), id)

@@ -184,14 +184,21 @@ func (s *Server) shed(w http.ResponseWriter, code int, after time.Duration, reas
 // admit applies the per-client rate and the in-flight check before a /v1
 // handler runs (and before its body is read). Authentication must run
 // before it, so the rate is the authenticated client's.
-func (s *Server) admit(next http.HandlerFunc) http.HandlerFunc {
+//
+// work says the route does the work the in-flight slots bound (analysing
+// audio in the request, /v1/analyze): only such a route is refused while
+// they are all taken. Submitting, reading or deleting a job is a header
+// check and a row or two, bounded by the PostgreSQL pool and the audio
+// memory budget; a burst of submissions is what the queue is for, and a
+// client polling for its result must not be shed by others' analyses.
+func (s *Server) admit(next http.HandlerFunc, work bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if ok, wait := s.clients.allow(rateKey(r.Context()), time.Now()); !ok {
 			s.shed(w, http.StatusTooManyRequests, wait, "rate_limited",
 				"this client is over its request rate; retry after the Retry-After seconds")
 			return
 		}
-		if s.work.full() {
+		if work && s.work.full() {
 			s.overloaded(w)
 			return
 		}

@@ -123,7 +123,8 @@ type route struct {
 	path    string // ServeMux path pattern, also the metrics "route" label
 	quiet   bool   // log at debug: probes
 	auth    bool   // the client must authenticate (every /v1 route)
-	limited bool   // the client API: per-client rate and in-flight limits (limits.go)
+	limited bool   // the client API: per-client rate limit (limits.go)
+	work    bool   // decodes or analyses audio: also bounded by the in-flight slots
 	methods map[string]http.HandlerFunc
 }
 
@@ -133,7 +134,7 @@ func (s *Server) routes() http.Handler {
 	table := []route{
 		{path: "/v1/jobs", auth: true, limited: true, methods: map[string]http.HandlerFunc{"POST": s.createJob}},
 		{path: "/v1/jobs/{id}", auth: true, limited: true, methods: map[string]http.HandlerFunc{"GET": s.getJob, "DELETE": s.deleteJob}},
-		{path: "/v1/analyze", auth: true, limited: true, methods: map[string]http.HandlerFunc{"POST": s.analyze}},
+		{path: "/v1/analyze", auth: true, limited: true, work: true, methods: map[string]http.HandlerFunc{"POST": s.analyze}},
 		{path: "/health", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.probes.Health}},
 		{path: "/ready", quiet: true, methods: map[string]http.HandlerFunc{"GET": s.probes.Ready}},
 	}
@@ -171,7 +172,7 @@ func (s *Server) routes() http.Handler {
 
 func (s *Server) wrap(rt route, h http.HandlerFunc) http.Handler {
 	if rt.limited {
-		h = s.admit(h)
+		h = s.admit(h, rt.work)
 	}
 	// Authentication runs outside the limits: the rate limit keys on the
 	// authenticated client, and a request without credentials costs no slot.

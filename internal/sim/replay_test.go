@@ -16,7 +16,7 @@ func TestReplayExactArrivals(t *testing.T) {
 		t.Errorf("duration %d, want the replay's 900 s", sc.Duration)
 	}
 	for _, seed := range []uint64{1, 2} {
-		r := simulate(t, "prod", "steady", seed, func(c *Config) { c.Scenario = sc })
+		r := simulate(t, "prod", "steady", seed, withHeavyJobs(func(c *Config) { c.Scenario = sc }))
 		w := r.Deployments[1]
 		if w.Summary.Completed != 300 || w.Summary.QueuedAtEnd != 0 {
 			t.Errorf("seed %d: %d jobs completed, %d queued at the end: want exactly the 300 replayed", seed, w.Summary.Completed, w.Summary.QueuedAtEnd)

@@ -40,6 +40,11 @@ func StartService(t testing.TB, cmd service.Command, env map[string]string, args
 	if e["LISTEN_ADDR"] == "" {
 		e["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	}
+	if _, set := e["METRICS_LISTEN"]; !set && cmd.Name == "voiceassist-server" {
+		// The gateway's /metrics port defaults to :9091, which tests
+		// running in parallel would all want.
+		e["METRICS_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	}
 	s := RunService(t, cmd, e, args...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

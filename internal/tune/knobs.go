@@ -2,7 +2,9 @@ package tune
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -348,10 +350,14 @@ func (s *Space) repair(v Setting) {
 			}
 		}
 	}
+	// In HPA order, not the maps' random one: of two maxima with equal
+	// room the first is lowered, so a search is repeatable.
+	hpas := slices.Sorted(maps.Keys(maxIdx))
 	for guard := 0; guard < 1000 && !s.quota.fits(s.maxima(v)); guard++ {
 		// lower the maximum with the most room above its own minimum
 		best, room := -1, 0.0
-		for h, mx := range maxIdx {
+		for _, h := range hpas {
+			mx := maxIdx[h]
 			lo := s.Knobs[mx].Lo
 			if mn, ok := minIdx[h]; ok {
 				lo = math.Max(lo, v[mn])

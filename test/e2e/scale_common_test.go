@@ -404,7 +404,9 @@ type httpLoad struct {
 func startHTTPLoad(ctx context.Context, b *balancer, path string, body []byte, perSecond int, maxDuration time.Duration) *httpLoad {
 	l := &httpLoad{done: make(chan struct{}), codes: map[int]int{}}
 	client := podClient(30 * time.Second)
-	l.attacker = vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxWorkers(64), vegeta.KeepAlive(true))
+	// No vegeta.KeepAlive: it type-asserts the client's transport to *http.Transport,
+	// which is wrapped to send the API key; that transport keeps alive anyway.
+	l.attacker = vegeta.NewAttacker(vegeta.Client(client), vegeta.MaxWorkers(64))
 	hdr := http.Header{"Content-Type": []string{"audio/wav"}}
 	targeter := func(tgt *vegeta.Target) error {
 		ep := b.pick()

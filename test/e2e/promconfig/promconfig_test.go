@@ -211,7 +211,7 @@ func TestConfig(t *testing.T) {
 	}{
 		{scrape.Operator, "dev", []string{
 			"queue-exporter voiceassist queue-exporter queue-exporter-0 /metrics",
-			"voiceassist-server voiceassist voiceassist-server voiceassist-server-0 /metrics",
+			"voiceassist-server-metrics voiceassist voiceassist-server-metrics voiceassist-server-0 /metrics", // the metrics port's own Service
 			"voiceassist-worker voiceassist voiceassist-worker voiceassist-worker-0 /metrics",
 		}},
 		{scrape.Annotations, "base", []string{
