@@ -133,8 +133,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // inotify event: the poll is set to an hour so it cannot be what worked);
 // a broken update keeps the old keys in force.
 func TestKeyFileRotation(t *testing.T) {
-	oldKey, oldLine, _ := NewKey("c1")
-	newKey, newLine, _ := NewKey("c1")
+	oldKey, oldLine, err := NewKey("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, newLine, err := NewKey("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	vol := newSecretVolume(t, oldLine+"\n")
 	f, err := LoadKeyFile(vol.path(), testLogger(t))
 	if err != nil {
@@ -197,7 +203,10 @@ func TestKeyFileRotation(t *testing.T) {
 // TestKeyFileReloadByPoll: Reload (what the poll calls) takes a changed
 // file, leaves an unchanged one alone, and a missing file names the flag.
 func TestKeyFileReloadByPoll(t *testing.T) {
-	key, line, _ := NewKey("c2")
+	key, line, err := NewKey("c2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	p := filepath.Join(dir, "keys")
 	if err := os.WriteFile(p, []byte("# empty\n"), 0o600); err != nil {

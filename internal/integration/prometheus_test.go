@@ -261,7 +261,10 @@ func TestPrometheusServesAdapterMetrics(t *testing.T) {
 	var ids []string
 	var firstSent, firstDone time.Time
 	for i := range queuedJobs {
-		req, _ := http.NewRequest(http.MethodPost, gws[0].base+"/v1/jobs", bytes.NewReader(wav))
+		req, err := http.NewRequest(http.MethodPost, gws[0].base+"/v1/jobs", bytes.NewReader(wav))
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Content-Type", "audio/wav")
 		if i == 0 {
 			firstSent = time.Now()

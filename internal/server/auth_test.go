@@ -50,8 +50,14 @@ func authed(t *testing.T, method, url, hdr, value string, body []byte) resp {
 // visible and deletable by its owner only, others get 404.
 func TestAuthAndOwnership(t *testing.T) {
 	e := newEnv(t)
-	keyA, lineA, _ := auth.NewKey("clinic-a")
-	keyB, lineB, _ := auth.NewKey("clinic-b")
+	keyA, lineA, err := auth.NewKey("clinic-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyB, lineB, err := auth.NewKey("clinic-b")
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "api-keys")
 	if err := os.WriteFile(path, []byte(lineA+"\n"+lineB+"\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -143,7 +143,10 @@ func do(t *testing.T, method, url, contentType string, body io.Reader) resp {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+	}
 	return resp{res.StatusCode, res.Header, b}
 }
 
@@ -177,13 +180,19 @@ func multipartBody(t *testing.T, field string, content []byte) (string, []byte) 
 	t.Helper()
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
-	_ = mw.WriteField("comment", "ignored field before the audio")
+	if err := mw.WriteField("comment", "ignored field before the audio"); err != nil {
+		t.Fatal(err)
+	}
 	fw, err := mw.CreateFormFile(field, "clip.wav")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = fw.Write(content)
-	_ = mw.Close()
+	if _, err := fw.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return mw.FormDataContentType(), b.Bytes()
 }
 
@@ -248,7 +257,10 @@ func TestAPI(t *testing.T) {
 		if m["status"] != "done" || m["attempts"] != 1.0 || res["voiced_seconds"] != 0.5 {
 			t.Fatalf("GET after Complete: %v", m)
 		}
-		id2, _ := store.NewID()
+		id2, err := store.NewID()
+		if err != nil {
+			t.Fatal(err)
+		}
 		// A failed job shows its error (a done one can no longer fail).
 		failedID, err := e.store.Insert(context.Background(), store.NewJob{Owner: auth.Anonymous, Audio: []byte("x")})
 		if err != nil {
@@ -336,8 +348,14 @@ func TestAPI(t *testing.T) {
 		if r.code != 200 {
 			t.Fatalf("= %d %s", r.code, r.body)
 		}
-		c, _ := audio.Decode(bytes.NewReader(clip))
-		want, _ := json.Marshal(audio.Analyze(c))
+		c, err := audio.Decode(bytes.NewReader(clip))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(audio.Analyze(c))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if strings.TrimSpace(string(r.body)) != string(want) {
 			t.Fatalf("analyze body\n%s\nwant\n%s", r.body, want)
 		}
@@ -372,7 +390,10 @@ func TestAPI(t *testing.T) {
 			t.Errorf("/ready = %d %s", r.code, r.body)
 		}
 		// A sane client request id is propagated, a hostile one replaced.
-		req, _ := http.NewRequest("GET", g.ts.URL+"/health", nil)
+		req, err := http.NewRequest("GET", g.ts.URL+"/health", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("X-Request-ID", "abc-123")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -383,7 +404,9 @@ func TestAPI(t *testing.T) {
 			t.Errorf("request id %q, want abc-123", got)
 		}
 		req.Header.Set("X-Request-ID", "bad id\"{}")
-		res, _ = http.DefaultClient.Do(req)
+		if res, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
 		res.Body.Close()
 		if got := res.Header.Get("X-Request-ID"); got == "" || strings.ContainsAny(got, " \"{}") {
 			t.Errorf("hostile request id came back as %q", got)
@@ -537,7 +560,10 @@ func TestPostgresOutage(t *testing.T) {
 // returns nil.
 func TestGracefulShutdown(t *testing.T) {
 	e := newEnv(t)
-	q, _ := queue.New(e.rdb, "shutdown", queue.Options{})
+	q, err := queue.New(e.rdb, "shutdown", queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := DefaultConfig()
 	// 3 s: room, on a loaded machine, for the checks that must fall inside
 	// the delay; they are ordered by events, not timed.
@@ -568,7 +594,11 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	slow := make(chan result, 1)
 	go func() {
-		req, _ := http.NewRequest("POST", base+"/v1/jobs", pr)
+		req, err := http.NewRequest("POST", base+"/v1/jobs", pr)
+		if err != nil {
+			slow <- result{err: err}
+			return
+		}
 		req.Header.Set("Content-Type", "audio/wav")
 		req.ContentLength = int64(len(clip))
 		// Its own transport: keep-alive state of the default client must
@@ -579,7 +609,11 @@ func TestGracefulShutdown(t *testing.T) {
 			return
 		}
 		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			slow <- result{err: err}
+			return
+		}
 		slow <- result{r: resp{res.StatusCode, res.Header, b}}
 	}()
 	if _, err := pw.Write(clip[:len(clip)/2]); err != nil {
@@ -682,7 +716,11 @@ func TestShutdownGraceCutsOff(t *testing.T) {
 	pr, pw := io.Pipe() // a body that never finishes
 	defer pw.Close()
 	go func() {
-		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v1/analyze", pr)
+		req, err := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v1/analyze", pr)
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		req.ContentLength = 1000
 		if res, err := http.DefaultClient.Do(req); err == nil {
 			res.Body.Close()

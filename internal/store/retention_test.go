@@ -74,16 +74,16 @@ func TestMigration3KeepsRowsValid(t *testing.T) {
 	if n, err := s.PurgeExpiredAudio(ctx, 100); err != nil || n != 2 {
 		t.Fatalf("first sweep purged %d (%v), want the 2 finished legacy rows", n, err)
 	}
-	if j, _ := s.Get(ctx, "00000000000000000000000000000003"); len(j.Audio) != 0 || j.Status != StatusDone {
-		t.Fatalf("after the sweep: %+v", j)
+	if j, err := s.Get(ctx, "00000000000000000000000000000003"); err != nil || len(j.Audio) != 0 || j.Status != StatusDone {
+		t.Fatalf("after the sweep: %+v %v", j, err)
 	}
 	// A legacy job still in flight finishes normally, and its audio goes
 	// with the default retention.
 	if err := s.Complete(ctx, "00000000000000000000000000000002", "L", json.RawMessage(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	if j, _ := s.Get(ctx, "00000000000000000000000000000002"); j.Status != StatusDone || len(j.Audio) != 0 {
-		t.Fatalf("legacy job completed: %+v", j)
+	if j, err := s.Get(ctx, "00000000000000000000000000000002"); err != nil || j.Status != StatusDone || len(j.Audio) != 0 {
+		t.Fatalf("legacy job completed: %+v %v", j, err)
 	}
 	// Nobody owns legacy rows.
 	if _, err := s.GetOwnedMeta(ctx, "anyone", "00000000000000000000000000000001"); !errors.Is(err, ErrNotFound) {
@@ -183,11 +183,11 @@ func TestOwnershipAndRetention(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if j, _ := s.Get(ctx, short); len(j.Audio) != 0 || j.AudioExpiresAt != nil || j.Status != StatusDone {
-		t.Fatalf("expired job after the sweep: %+v", j)
+	if j, err := s.Get(ctx, short); err != nil || len(j.Audio) != 0 || j.AudioExpiresAt != nil || j.Status != StatusDone {
+		t.Fatalf("expired job after the sweep: %+v %v", j, err)
 	}
-	if j, _ := s.Get(ctx, keep); !bytes.Equal(j.Audio, audio) {
-		t.Fatal("the sweep took audio still within its retention")
+	if j, err := s.Get(ctx, keep); err != nil || !bytes.Equal(j.Audio, audio) {
+		t.Fatalf("the sweep took audio still within its retention (%v)", err)
 	}
 	if _, err := s.Insert(ctx, NewJob{Audio: audio, AudioRetention: -time.Second}); err == nil {
 		t.Fatal("negative retention accepted")
