@@ -59,7 +59,9 @@ func TestLoadtestURL(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	rd := testenv.StartRedis(t)
 	key, keys := testenv.APIKey(t, "vactl-loadtest")
-	gw := testenv.StartService(t, server.Command, map[string]string{"DATABASE_URL": pg.DSN, "REDIS_ADDR": rd.Addr, "API_KEYS_FILE": keys})
+	// Enough analysis slots that a slow (-race, loaded) machine queues
+	// rather than sheds: this test is about the report, not the limits.
+	gw := testenv.StartService(t, server.Command, map[string]string{"DATABASE_URL": pg.DSN, "REDIS_ADDR": rd.Addr, "API_KEYS_FILE": keys, "MAX_IN_FLIGHT": "64"})
 	gw.WaitReady(t, 30*time.Second)
 	keyFile := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {

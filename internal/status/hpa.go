@@ -97,7 +97,10 @@ func decide(h *HPA, proposals []hpa.MetricProposal, specReplicas int32, note str
 			invalid++
 			continue
 		}
-		if best < 0 || p.Replicas > proposals[best].Replicas {
+		// Upstream's rule (computeReplicasForMetrics): a larger proposal
+		// wins, and so does any metric while the best so far proposes 0,
+		// so among metrics all proposing 0 the last one is named.
+		if best < 0 || proposals[best].Replicas == 0 || p.Replicas > proposals[best].Replicas {
 			best = i
 		}
 	}
@@ -131,7 +134,16 @@ func decide(h *HPA, proposals []hpa.MetricProposal, specReplicas int32, note str
 			d.Explanation += fmt.Sprintf(" (%d metric(s) <unknown>: the HPA may scale up on the others, never down)", invalid)
 		}
 		d.ControllerMetric = controllerMetric(h)
-		d.AgreesWithController = d.ControllerMetric != "" && strings.HasPrefix(d.ControllerMetric, proposals[best].Metric)
+		// Agreement is on the number: with several metrics proposing the
+		// same count, which one the controller names depends on its own
+		// evaluation at that sync (an idle HPA's metrics all propose the
+		// minimum), not on a disagreement.
+		for _, p := range proposals {
+			if p.Err == nil && p.Replicas == proposals[best].Replicas && d.ControllerMetric != "" &&
+				strings.HasPrefix(d.ControllerMetric, p.Metric) {
+				d.AgreesWithController = true
+			}
+		}
 		if d.ControllerMetric != "" && !d.AgreesWithController {
 			d.Explanation += fmt.Sprintf("; the controller's last sync computed from %s (the values moved since, or a pod was unready or missing a sample there)", d.ControllerMetric)
 		}
