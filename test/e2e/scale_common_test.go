@@ -470,6 +470,19 @@ func ceilMul(n int32, f float64) int32 { return int32(math.Ceil(float64(n) * f))
 
 // waitHPASteady waits until the HPA reads every metric, is active and
 // keeps the workload at replicas: a quiet start for a scenario.
+// scaleUpPeriod is the longest period of the HPA's scale-up policies (the
+// default behaviour's when it sets none).
+func scaleUpPeriod(h *autoscalingv2.HorizontalPodAutoscaler) time.Duration {
+	period := 15 * time.Second // upstream's default scale-up policies
+	if b := h.Spec.Behavior; b != nil && b.ScaleUp != nil && len(b.ScaleUp.Policies) > 0 {
+		period = 0
+		for _, p := range b.ScaleUp.Policies {
+			period = max(period, time.Duration(p.PeriodSeconds)*time.Second)
+		}
+	}
+	return period
+}
+
 func waitHPASteady(ctx context.Context, t *testing.T, name string, replicas int32) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
@@ -488,6 +501,13 @@ func waitHPASteady(ctx context.Context, t *testing.T, name string, replicas int3
 		}
 		if h.Status.CurrentReplicas != replicas || h.Status.DesiredReplicas != replicas {
 			return fmt.Errorf("current %d desired %d, want %d", h.Status.CurrentReplicas, h.Status.DesiredReplicas, replicas)
+		}
+		// Upstream's scale-up limit counts the replicas the HPA removed in
+		// the policy's period back in (periodStartReplicas), so a scale-down
+		// left by an earlier scenario would let the first step exceed the
+		// policy as a scenario measures it from here: wait the period out.
+		if last, period := h.Status.LastScaleTime, scaleUpPeriod(h); last != nil && time.Since(last.Time) < period {
+			return fmt.Errorf("last scaled %s ago, within the %s scale-up period", time.Since(last.Time).Round(time.Second), period)
 		}
 		return nil
 	})
