@@ -40,6 +40,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 
+	vacluster "github.com/voiceassist/autoscaling/internal/cluster"
 	"github.com/voiceassist/autoscaling/internal/testenv"
 	"github.com/voiceassist/autoscaling/test/e2e/cluster"
 )
@@ -427,7 +428,7 @@ func smallResources() corev1.ResourceRequirements {
 // applyBase creates the workload of k8s/performance/base as stored: the
 // Namespace, the LimitRange and ResourceQuota, the Services, the
 // StatefulSets and the Deployments (one replica each: no HPA acts here),
-// plus the PostgreSQL credentials Secret the README has the operator make.
+// plus the Secrets they read (PostgreSQL's, Redis's, the API keys).
 func applyBase(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
 	t.Helper()
 	var objs []runtime.Object
@@ -466,11 +467,16 @@ func applyBase(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
 			create("namespace", err)
 		}
 	}
-	_, err := cs.CoreV1().Secrets("voiceassist").Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "voiceassist-postgres-credentials", Namespace: "voiceassist"},
-		StringData: map[string]string{"password": "e2e-" + fmt.Sprint(time.Now().UnixNano())},
-	}, metav1.CreateOptions{})
-	create("secret", err)
+	// The Secrets the manifests read, made as vactl setup --create-secrets
+	// makes them (the Redis ACL and the gateway's key hashes derived).
+	va := &vacluster.Client{Kube: cs}
+	for _, ref := range []vacluster.SecretRef{
+		{Namespace: "voiceassist", Name: "voiceassist-postgres-credentials", Keys: []string{"password"}},
+		{Namespace: "voiceassist", Name: vacluster.RedisSecret},
+		{Namespace: "voiceassist", Name: vacluster.APIKeysSecret},
+	} {
+		create("secret "+ref.Name, va.CreateSecret(ctx, ref))
+	}
 	// kubectl apply -k's order (kustomize's): Services before the
 	// workloads, so a pod's Service names resolve when it starts.
 	sort.SliceStable(objs, func(i, j int) bool {
