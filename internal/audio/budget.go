@@ -105,6 +105,21 @@ func (r *Reservation) Grow(ctx context.Context, n int64) error {
 	return nil
 }
 
+// CheckFits says whether n bytes could be reserved now, counting what
+// finished requests hold until the next collection as free, without
+// reserving them: nil, ErrBudgetExhausted or ErrOverBudget, as Grow would
+// answer. The gateway asks it with an upload's declared length, to refuse
+// at once an upload it could not hold once received.
+func (b *Budget) CheckFits(n int64) error {
+	switch {
+	case n > b.size:
+		return fmt.Errorf("%w: %d bytes declared, budget is %d", ErrOverBudget, n, b.size)
+	case n > b.size-b.reserved.Load()+b.awaitingGC.Load():
+		return ErrBudgetExhausted
+	}
+	return nil
+}
+
 // Shrink gives back n bytes that r reserved but never allocated (an
 // estimate that turned out too high).
 func (r *Reservation) Shrink(n int64) {

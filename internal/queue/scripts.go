@@ -34,35 +34,54 @@ end
 return now
 `)
 
-// claimScript: KEYS ready, inflight, attempts, enqueued, claims; ARGV lease_ms, token.
-// Returns false when the list is empty, else {id, attempt, deadline_ms, ready_since_ms, now_ms}.
-// ready_since_ms is -1 for an item pushed by hand that nobody had seen yet.
-var claimScript = redis.NewScript(nowMS + `
-local id = redis.call('RPOP', KEYS[1])
-if not id then return false end
-local deadline = now + tonumber(ARGV[1])
-redis.call('ZADD', KEYS[2], deadline, id)
-local n = redis.call('HINCRBY', KEYS[3], id, 1)
-local since = redis.call('ZSCORE', KEYS[4], id)
-if since then
-  redis.call('ZREM', KEYS[4], id)
-else
-  since = -1
+// claimFn and ackFn are the claim and the acknowledgement as Lua functions
+// of their keys, so claimScript, ackScript and ackClaimScript share one
+// body each (claimFn reads now: put it after nowMS).
+//
+// claim returns false when the list is empty, else {id, attempt,
+// deadline_ms, ready_since_ms, now_ms}; ready_since_ms is -1 for an item
+// pushed by hand that nobody had seen yet. ack returns 1, or 0 when the
+// caller no longer holds the lease (it expired and the job was handed to
+// someone else): then nothing is touched.
+const claimFn = `
+local function claim(ready, inflight, attempts, enqueued, claims, lease_ms, token)
+  local id = redis.call('RPOP', ready)
+  if not id then return false end
+  local deadline = now + tonumber(lease_ms)
+  redis.call('ZADD', inflight, deadline, id)
+  local n = redis.call('HINCRBY', attempts, id, 1)
+  local since = redis.call('ZSCORE', enqueued, id)
+  if since then
+    redis.call('ZREM', enqueued, id)
+  else
+    since = -1
+  end
+  redis.call('HSET', claims, id, token)
+  return {id, n, deadline, tonumber(since), now}
 end
-redis.call('HSET', KEYS[5], id, ARGV[2])
-return {id, n, deadline, tonumber(since), now}
+`
+
+const ackFn = `
+local function ack(inflight, attempts, claims, errors, id, token)
+  if redis.call('HGET', claims, id) ~= token then return 0 end
+  redis.call('ZREM', inflight, id)
+  redis.call('HDEL', attempts, id)
+  redis.call('HDEL', claims, id)
+  redis.call('HDEL', errors, id)
+  return 1
+end
+`
+
+// claimScript: KEYS ready, inflight, attempts, enqueued, claims; ARGV lease_ms, token.
+// Returns claim's answer.
+var claimScript = redis.NewScript(nowMS + claimFn + `
+return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2])
 `)
 
 // ackScript: KEYS inflight, attempts, claims, errors; ARGV id, token.
-// Returns 1, or 0 when the caller no longer holds the lease (it expired and
-// the job was handed to someone else): then nothing is touched.
-var ackScript = redis.NewScript(`
-if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-return 1
+// Returns ack's answer.
+var ackScript = redis.NewScript(ackFn + `
+return ack(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
 `)
 
 // ackClaimScript: KEYS inflight, attempts, claims, errors, ready, enqueued;
@@ -71,31 +90,14 @@ return 1
 // finishes a job takes the next one without a second call. Returns {acked}
 // when no job is ready, else {acked, id, attempt, deadline_ms,
 // ready_since_ms, now_ms}; acked is 1, or 0 when the lease was lost (then the
-// finished job is not touched, exactly as ackScript). The claim half is
+// finished job is not touched, exactly as ackScript). The claim is
 // claimScript's, so a claimed job is in the in-flight set with its lease
 // before the reply leaves Redis: at-least-once holds as with two calls.
-var ackClaimScript = redis.NewScript(nowMS + `
-local acked = 0
-if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  redis.call('HDEL', KEYS[4], ARGV[1])
-  acked = 1
-end
-local id = redis.call('RPOP', KEYS[5])
-if not id then return {acked} end
-local deadline = now + tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], deadline, id)
-local n = redis.call('HINCRBY', KEYS[2], id, 1)
-local since = redis.call('ZSCORE', KEYS[6], id)
-if since then
-  redis.call('ZREM', KEYS[6], id)
-else
-  since = -1
-end
-redis.call('HSET', KEYS[3], id, ARGV[4])
-return {acked, id, n, deadline, tonumber(since), now}
+var ackClaimScript = redis.NewScript(nowMS + ackFn + claimFn + `
+local acked = ack(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+local c = claim(KEYS[5], KEYS[1], KEYS[2], KEYS[6], KEYS[3], ARGV[3], ARGV[4])
+if not c then return {acked} end
+return {acked, c[1], c[2], c[3], c[4], c[5]}
 `)
 
 // extendScript: KEYS inflight, claims; ARGV id, token, lease_ms.

@@ -47,13 +47,23 @@ var rawAudioTypes = map[string]bool{
 // buffers grow with the bytes received, never with the declared
 // Content-Length: each 64 KiB chunk is reserved in res before it is
 // allocated, so slow uploads hold only what they sent and a full budget
-// refuses the request (503) instead of growing the heap.
+// refuses the request (503) instead of growing the heap. A declared length
+// that does not fit the free budget is refused before reading.
 func (s *Server) readAudio(w http.ResponseWriter, r *http.Request, res *audio.Reservation) ([]byte, *apiError) {
 	limit := s.cfg.MaxUploadBytes
 	tooBig := &apiError{http.StatusRequestEntityTooLarge, "payload_too_large",
 		fmt.Sprintf("request body exceeds the limit of %d bytes", limit)}
 	if r.ContentLength > limit {
 		return nil, tooBig // refuse before reading a byte
+	}
+	// A declared length the budget could not hold now is refused before a
+	// byte is read (it would be refused half-way, after its sender had spent
+	// the time to send it); nothing is reserved for it, so a slow client
+	// still holds only what it sent.
+	if r.ContentLength > 0 {
+		if aerr := s.budgetError(s.budget.CheckFits(r.ContentLength)); aerr != nil {
+			return nil, aerr
+		}
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
 

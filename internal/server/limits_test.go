@@ -43,6 +43,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // startUpload opens a connection, sends the headers of a POST /v1/analyze
 // declaring declared bytes and then sent bytes of body, and leaves it open.
+// declared < 0 declares no length: the body is sent chunked (sent bytes in
+// one chunk, the last chunk not yet).
 func startUpload(t *testing.T, addr string, declared, sent int) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -50,10 +52,18 @@ func startUpload(t *testing.T, addr string, declared, sent int) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if _, err := fmt.Fprintf(c, "POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n", declared); err != nil {
+	framing := fmt.Sprintf("Content-Length: %d", declared)
+	if declared < 0 {
+		framing = "Transfer-Encoding: chunked"
+	}
+	if _, err := fmt.Fprintf(c, "POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n%s\r\n\r\n", framing); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Write(make([]byte, sent)); err != nil {
+	body := make([]byte, sent)
+	if declared < 0 {
+		body = append(fmt.Appendf(nil, "%x\r\n", sent), append(body, "\r\n"...)...)
+	}
+	if _, err := c.Write(body); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -76,11 +86,11 @@ func readResponse(t *testing.T, c net.Conn) *http.Response {
 	return res
 }
 
-// TestSlowUploadsHoldOnlyWhatTheySent: slow clients declaring the largest
-// body hold memory for what they sent (in 64 KiB steps), not for what they
-// declared, all of it inside the budget; a client whose bytes no longer
-// fit gets 503 + Retry-After instead of growing the heap. (Before, each
-// reserved the declared 25 MiB on arrival: 8 clients, 200 MiB.)
+// TestSlowUploadsHoldOnlyWhatTheySent: slow clients declaring 1 MiB each
+// (8 MiB together, twice the budget) hold memory for what they sent (in
+// 64 KiB steps), not for what they declared, all of it inside the budget;
+// a client whose bytes no longer fit gets 503 + Retry-After instead of
+// growing the heap. (Before, each reserved the declared length on arrival.)
 func TestSlowUploadsHoldOnlyWhatTheySent(t *testing.T) {
 	const (
 		budget   = 4 << 20
@@ -95,7 +105,7 @@ func TestSlowUploadsHoldOnlyWhatTheySent(t *testing.T) {
 	runtime.ReadMemStats(&before)
 
 	for range clients {
-		startUpload(t, addr, int(DefaultConfig().MaxUploadBytes), sent)
+		startUpload(t, addr, 1<<20, sent)
 	}
 	waitFor(t, "the slow uploads' chunks to be reserved", func() bool { return srv.budget.Reserved() == clients*reserved })
 	var during runtime.MemStats
@@ -106,8 +116,9 @@ func TestSlowUploadsHoldOnlyWhatTheySent(t *testing.T) {
 			grew>>20, clients, reserved>>10, budget>>20)
 	}
 
-	// 2.5 MiB of 4 are held: a client sending 2 MiB more runs out.
-	c := startUpload(t, addr, 2<<20, 2<<20)
+	// 2.5 MiB of 4 are held: a client sending 2 MiB more runs out. It
+	// declares no length, so only its bytes can tell.
+	c := startUpload(t, addr, -1, 2<<20)
 	res := readResponse(t, c)
 	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("upload beyond the budget: %s, Retry-After %q; want 503 with Retry-After", res.Status, res.Header.Get("Retry-After"))
@@ -120,6 +131,36 @@ func TestSlowUploadsHoldOnlyWhatTheySent(t *testing.T) {
 		runtime.GC()
 		return srv.budget.Reserved() == clients*reserved
 	})
+}
+
+// TestDeclaredLengthOverFreeBudgetRefusedAtOnce: an upload declaring more
+// than the budget has free is refused (503 + Retry-After) before its body
+// is sent, one declaring more than the whole budget gets 413, and neither
+// reserves anything.
+func TestDeclaredLengthOverFreeBudgetRefusedAtOnce(t *testing.T) {
+	srv, ts := limitedGateway(t, func(c *Config) { c.DecodeMemoryBytes = 4 << 20 })
+	other := srv.budget.Reserve()
+	if err := other.Grow(context.Background(), 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Done()
+	addr := ts.Listener.Addr().String()
+
+	// Headers only: an answer proves the refusal came before the body.
+	res := readResponse(t, startUpload(t, addr, 2<<20, 0))
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("2 MiB declared, 1 MiB free: %s, Retry-After %q; want 503 with Retry-After", res.Status, res.Header.Get("Retry-After"))
+	}
+	res = readResponse(t, startUpload(t, addr, 5<<20, 0))
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("5 MiB declared, budget 4 MiB: %s; want 413", res.Status)
+	}
+	if got := srv.budget.Reserved(); got != 3<<20 {
+		t.Errorf("Reserved = %d after two refusals, want only the other request's %d", got, 3<<20)
+	}
+	if got := testutilCounter(t, srv, "memory"); got != 1 {
+		t.Errorf("gateway_requests_shed_total{reason=memory} = %v, want 1", got)
+	}
 }
 
 // TestOverCapacityRefusedAtOnce: with every in-flight slot taken by work
