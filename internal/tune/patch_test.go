@@ -162,7 +162,7 @@ func TestMaximaWithinQuota(t *testing.T) {
 	if sp.quota.fits(doubled) {
 		t.Skipf("prod's quota holds twice the maxima %v: nothing to bound", doubled)
 	}
-	sc, _ := sim.LookupScenario("spike")
+	sc := spikeScenario(t)
 	s, err := Run(context.Background(), Options{Space: sp, Base: sim.Config{Params: sim.DefaultParams(), Scenario: sc, Duration: 900},
 		Seeds: []uint64{1}, Candidates: 30, SearchSeed: 3})
 	if err != nil {

@@ -78,8 +78,14 @@ func TestSearchFront(t *testing.T) {
 			t.Errorf("%s pick (%.0f s, %.2f ph) is worse than the current (%.0f s, %.2f ph)", pref, p.SLOSeconds.Mean, p.PodHours.Mean, cur.SLOSeconds.Mean, cur.PodHours.Mean)
 		}
 	}
-	cost, _ := s.Pick(PreferCost, Budget{})
-	slo, _ := s.Pick(PreferSLO, Budget{})
+	cost, err := s.Pick(PreferCost, Budget{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slo, err := s.Pick(PreferSLO, Budget{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cost.PodHours.Mean > slo.PodHours.Mean || slo.SLOSeconds.Mean > cost.SLOSeconds.Mean {
 		t.Errorf("cost pick (%.0f s, %.2f ph) and slo pick (%.0f s, %.2f ph) are not ordered", cost.SLOSeconds.Mean, cost.PodHours.Mean, slo.SLOSeconds.Mean, slo.PodHours.Mean)
 	}
@@ -95,7 +101,7 @@ func TestSearchFront(t *testing.T) {
 	if mixed == nil {
 		t.Fatal("no front point combines two runs' parts")
 	}
-	sc, _ := sim.LookupScenario("spike")
+	sc := spikeScenario(t)
 	runs, err := Simulate(context.Background(), s.Space, sim.Config{Params: sim.DefaultParams(), Scenario: sc}, s.Seeds, 0, []string{"mixed"}, s.Setting(*mixed))
 	if err != nil {
 		t.Fatal(err)
@@ -111,4 +117,14 @@ func TestSearchFront(t *testing.T) {
 			t.Errorf("seed %d: the whole setting has %v pod-hours, its parts %v", s.Seeds[k], ph, want)
 		}
 	}
+}
+
+// spikeScenario is the simulator's spike scenario.
+func spikeScenario(t *testing.T) sim.Scenario {
+	t.Helper()
+	sc, err := sim.LookupScenario("spike")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
 }
