@@ -362,7 +362,7 @@ func fidelityParams(t *testing.T, r rendered, rep *loadtest.Report, starts *podS
 	p := map[string]any{
 		"profile": map[string]any{
 			"source":  "test/e2e TestFidelity",
-			"command": "bash /work/wt/e2e.sh -run TestFidelity",
+			"command": "make e2e E2E_FLAGS='-run TestFidelity'",
 			"notes":   "main's parameters with the e2e cluster's controller flags, measured worker start-up, and the e2e workload (--simulate-work 3s)",
 		},
 		"controller": map[string]any{
