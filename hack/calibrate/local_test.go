@@ -158,7 +158,15 @@ func TestCalibrateLocal(t *testing.T) {
 		waitReady(t, p, base)
 		return p, base
 	}
-	_, gw := start("voiceassist-server", gwCG)
+	// the gateway authenticates /v1 as in a pod; vactl sends the key
+	key, keysFile := testenv.APIKey(t, "calibrate")
+	keyFile := filepath.Join(t.TempDir(), "api-key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// and serves its /metrics on a listener of its own (--metrics-listen)
+	gwMetrics := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	_, gw := start("voiceassist-server", gwCG, "--api-keys-file", keysFile, "--metrics-listen", gwMetrics)
 	_, wk := start("voiceassist-worker", wkCG)
 
 	results := map[string][]*calibrate.Result{}
@@ -176,7 +184,7 @@ func TestCalibrateLocal(t *testing.T) {
 			load, _ := os.ReadFile("/proc/loadavg")
 			prefix := filepath.Join(out, fmt.Sprintf("%s-%d", l.name, i))
 			note := fmt.Sprintf("local processes, CPU limited by a cgroup v1 CFS quota: gateway %dm, worker %dm (hack/calibrate, run %d of %d).", l.gateway, l.worker, i, runs)
-			args := []string{"calibrate", "--url", gw, "--gateway-metrics", gw + "/metrics", "--worker-metrics", wk + "/metrics",
+			args := []string{"calibrate", "--url", gw, "--gateway-metrics", "http://" + gwMetrics + "/metrics", "--worker-metrics", wk + "/metrics", "--api-key-file", keyFile,
 				"--gateway-cpu", fmt.Sprintf("%dm", l.gateway), "--worker-cpu", fmt.Sprintf("%dm", l.worker), "--step", step,
 				"--mix", "1s", // the clip of docs/benchmarks.md's /v1/analyze benchmark, so the figures compare
 				"--note", note, "--write-params", prefix + ".yaml", "-o", "json"}

@@ -15,9 +15,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/voiceassist/autoscaling/internal/auth"
 	"github.com/voiceassist/autoscaling/internal/loadtest"
 	"github.com/voiceassist/autoscaling/internal/server"
 	"github.com/voiceassist/autoscaling/internal/sim"
+	"github.com/voiceassist/autoscaling/internal/testenv"
 )
 
 // A histogram of known observations, through a real client_golang registry,
@@ -76,7 +78,13 @@ func TestHistogramFromScrape(t *testing.T) {
 // rate, and the CPU of the requests is counted.
 func TestMeasureGatewayRealHandler(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	gw := server.New(server.DefaultConfig(), server.Deps{Logger: log})
+	// the gateway authenticates /v1 as in a pod: the load must carry the key
+	key, keysFile := testenv.APIKey(t, "calibrate")
+	keys, err := auth.LoadKeyFile(keysFile, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := server.New(server.DefaultConfig(), server.Deps{Logger: log, Auth: &auth.Authenticator{Keys: keys}})
 	srv := httptest.NewServer(gw.Handler())
 	defer srv.Close()
 	// /metrics is on a listener of its own (--metrics-listen), as in a pod.
@@ -87,7 +95,7 @@ func TestMeasureGatewayRealHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	var progress strings.Builder
-	res, err := MeasureGateway(context.Background(), GatewayConfig{Gateway: loadtest.URLGateway(srv.URL),
+	res, err := MeasureGateway(context.Background(), GatewayConfig{Gateway: loadtest.URLGateway(srv.URL), APIKey: key,
 		Metrics: []Scraper{HTTPScraper{URL: metrics.URL + "/metrics"}}, CPUMillicores: 2000, Clips: clips,
 		P95: 20 * time.Second, Start: 4, MaxRate: 8, Step: 2 * time.Second, Idle: 500 * time.Millisecond, Precision: 0.2,
 		RequestTimeout: 30 * time.Second, Progress: &progress})
@@ -127,8 +135,15 @@ func TestMeasureGatewayRealHandler(t *testing.T) {
 	if p.Gateway.CPUPerRPS != round3(res.CPUPerRequest) || p.Profile.Source != "vactl calibrate" {
 		t.Errorf("params gateway %+v profile %+v", p.Gateway, p.Profile)
 	}
-	// a first step that already fails is an error that says so
+	// a first step that already fails is an error that says so: without
+	// the key (every request 401), and over a 1 µs SLO
 	_, err = MeasureGateway(context.Background(), GatewayConfig{Gateway: loadtest.URLGateway(srv.URL),
+		Metrics: []Scraper{HTTPScraper{URL: metrics.URL + "/metrics"}}, Clips: clips, P95: 20 * time.Second, Start: 4, MaxRate: 8,
+		Step: time.Second, Idle: 100 * time.Millisecond, Precision: 0.2, RequestTimeout: 10 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "the first step") {
+		t.Errorf("no API key: %v, want the first step's failure", err)
+	}
+	_, err = MeasureGateway(context.Background(), GatewayConfig{Gateway: loadtest.URLGateway(srv.URL), APIKey: key,
 		Metrics: []Scraper{HTTPScraper{URL: metrics.URL + "/metrics"}}, Clips: clips, P95: time.Microsecond, Start: 5, MaxRate: 20,
 		Step: time.Second, Idle: 100 * time.Millisecond, Precision: 0.1, RequestTimeout: 10 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "the first step") {

@@ -17,6 +17,8 @@ import (
 type GatewayConfig struct {
 	// Gateway is where POST /v1/analyze goes (internal/loadtest's).
 	Gateway loadtest.Gateway
+	// APIKey goes with every request (loadtest.Config.APIKey); "": none.
+	APIKey string
 	// Metrics scrape every gateway process serving it.
 	Metrics []Scraper
 	// CPUMillicores is the CPU one gateway process may use (its cgroup
@@ -174,7 +176,7 @@ func (c GatewayConfig) step(ctx context.Context, client *http.Client, rate, idle
 		return Step{}, fmt.Errorf("gateway: %w", err)
 	}
 	smp := startSampler(ctx, c.Metrics, "http_requests_in_flight", 250*time.Millisecond)
-	rep, err := loadtest.Run(ctx, loadtest.Config{Target: loadtest.TargetAPI, Shape: shape, APIRate: rate, Clips: c.Clips,
+	rep, err := loadtest.Run(ctx, loadtest.Config{Target: loadtest.TargetAPI, APIKey: c.APIKey, Shape: shape, APIRate: rate, Clips: c.Clips,
 		Gateway: c.Gateway, Client: client, RequestTimeout: c.RequestTimeout, Cooldown: 0})
 	maxRSS, inFlight, _ := smp.end()
 	if err != nil {

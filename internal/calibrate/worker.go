@@ -16,6 +16,8 @@ import (
 type WorkerConfig struct {
 	// Gateway accepts POST /v1/jobs and answers GET /v1/jobs/{id}.
 	Gateway loadtest.Gateway
+	// APIKey goes with every request (loadtest.Config.APIKey); "": none.
+	APIKey string
 	// Metrics scrape every worker process.
 	Metrics []Scraper
 	// CPUMillicores is the CPU one worker may use (0: unknown).
@@ -110,7 +112,7 @@ func MeasureWorker(ctx context.Context, c WorkerConfig) (*WorkerResult, error) {
 	client := &http.Client{Timeout: c.RequestTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}
 	defer client.CloseIdleConnections()
 	smp := startSampler(ctx, c.Metrics, metricInProgress, 100*time.Millisecond)
-	rep, err := loadtest.Run(ctx, loadtest.Config{Target: loadtest.TargetWorker, Burst: c.Burst, Clips: c.Clips, Gateway: c.Gateway,
+	rep, err := loadtest.Run(ctx, loadtest.Config{Target: loadtest.TargetWorker, APIKey: c.APIKey, Burst: c.Burst, Clips: c.Clips, Gateway: c.Gateway,
 		Client: client, RequestTimeout: c.RequestTimeout, FollowTimeout: c.FollowTimeout, Poll: 200 * time.Millisecond, Cooldown: 0,
 		Shape: loadtest.DefaultShape(loadtest.ProfileConstant)})
 	maxRSS, meanBusy, maxBusy := smp.end()

@@ -34,6 +34,7 @@ type calibrateOptions struct {
 
 	measure                    []string
 	url, via, service, port    string
+	apiKeyFile                 string
 	gatewayMetrics             []string
 	workerMetrics              []string
 	metricsPort                string
@@ -92,6 +93,10 @@ flags: the gateway through port-forwards to the Service's ready pods (as
 vactl loadtest), each pod's /metrics through the API server's pod proxy,
 and the CPU of a pod from its Deployment's CPU request.
 
+The requests carry the gateway API key as vactl loadtest's do:
+--api-key-file, else $VOICEASSIST_API_KEY, else (on a cluster) the Secret
+voiceassist-loadtest-key that setup --create-secrets makes.
+
 The result goes to stdout (text, or -o json|yaml with every step); progress
 to stderr. --write-params FILE writes a parameter file for
 vactl simulate --params: --params FILE (default: the simulator's defaults)
@@ -121,6 +126,7 @@ flags. docs/simulate.md, "Calibration", has the details.`,
 	f.StringVar(&o.url, "url", "", "the gateway's base URL (local processes); without it, the cluster's Service through port-forwards")
 	f.StringVar(&o.via, "via", "port-forward", "cluster: reach the pods by port-forward (the gateway through the API server, /metrics through its pod proxy) | endpoints (dial the pods' IPs directly: from inside the cluster network)")
 	f.StringVar(&o.service, "service", "voiceassist-server", "cluster: the gateway's Service")
+	f.StringVar(&o.apiKeyFile, "api-key-file", "", apiKeyFileHelp)
 	f.StringVar(&o.port, "port", "http", "cluster: the Service port (name or number)")
 	f.StringArrayVar(&o.gatewayMetrics, "gateway-metrics", nil, "a gateway process's /metrics URL, one per process (with --url)")
 	f.StringArrayVar(&o.workerMetrics, "worker-metrics", nil, "a worker process's /metrics URL, one per process (with --url)")
@@ -268,6 +274,13 @@ func (o *calibrateOptions) run(ctx context.Context, out, errOut io.Writer, comma
 		}
 	}
 
+	var key string
+	if want(measureGateway) || want(measureWorker) {
+		if key, err = resolveLoadKey(ctx, errOut, c, ns, o.apiKeyFile); err != nil {
+			return err
+		}
+	}
+
 	res := &calibrate.Result{Command: command, Machine: calibrate.Machine(), Date: calibrate.Now()}
 	fmt.Fprintf(errOut, "vactl calibrate: %s on %s\n", strings.Join(o.measure, ", "), res.Machine)
 	if want(measureStartup) {
@@ -283,7 +296,7 @@ func (o *calibrateOptions) run(ctx context.Context, out, errOut io.Writer, comma
 		}
 	}
 	if want(measureWorker) {
-		w, err := calibrate.MeasureWorker(ctx, calibrate.WorkerConfig{Gateway: gw, Metrics: wkScrape, CPUMillicores: wkCPU, Clips: jobClips,
+		w, err := calibrate.MeasureWorker(ctx, calibrate.WorkerConfig{Gateway: gw, APIKey: key, Metrics: wkScrape, CPUMillicores: wkCPU, Clips: jobClips,
 			Burst: o.burst, Idle: o.idle, FollowTimeout: o.followTimeout, RequestTimeout: o.httpTimeout, Progress: errOut})
 		if err != nil {
 			return failure(errOut, err)
@@ -291,7 +304,7 @@ func (o *calibrateOptions) run(ctx context.Context, out, errOut io.Writer, comma
 		res.Worker = w
 	}
 	if want(measureGateway) {
-		g, err := calibrate.MeasureGateway(ctx, calibrate.GatewayConfig{Gateway: gw, Metrics: gwScrape, CPUMillicores: gwCPU, Clips: clips,
+		g, err := calibrate.MeasureGateway(ctx, calibrate.GatewayConfig{Gateway: gw, APIKey: key, Metrics: gwScrape, CPUMillicores: gwCPU, Clips: clips,
 			P95: o.sloP95, Start: o.startRate, MaxRate: o.maxRate, Step: o.step, Idle: o.idle, Precision: o.precision,
 			RequestTimeout: o.httpTimeout, Progress: errOut})
 		if err != nil {

@@ -129,7 +129,7 @@ func newLoadtestTargetCommand(streams IOStreams, target, short string) *cobra.Co
 	f.DurationVar(&o.poll, "poll", time.Second, "how often an unfinished job is read again")
 	f.DurationVar(&o.followTimeout, "follow-timeout", 10*time.Minute, "how long jobs are followed after the load at most")
 	f.DurationVar(&o.requestTimeout, "http-timeout", 30*time.Second, "timeout of each request")
-	f.StringVar(&o.apiKeyFile, "api-key-file", "", "file holding the gateway API key sent as Authorization: Bearer (default: $"+loadtest.APIKeyEnv+", else the Secret "+cluster.LoadtestKeySecret+" that setup --create-secrets makes, when there is a cluster)")
+	f.StringVar(&o.apiKeyFile, "api-key-file", "", apiKeyFileHelp)
 	f.IntVar(&o.maxInFlight, "max-in-flight", 512, "requests in flight at most per load (an open loop: beyond it requests are late, and the report shows it)")
 	f.StringVar(&o.disrupt, "disrupt", "", "during the load, disrupt a pod through the Eviction API (PodDisruptionBudgets respected): evict-one | kill-pod (grace period 0)")
 	f.DurationVar(&o.disruptEvery, "disrupt-every", time.Minute, "time between disruptions (at least 10s)")
@@ -347,20 +347,9 @@ func (o *loadtestOptions) run(ctx context.Context, out, errOut io.Writer) error 
 	if err := cfg.Validate(); err != nil {
 		return &UsageError{Err: err}
 	}
-	var secret loadtest.SecretKey
-	if c != nil {
-		secret = func(ctx context.Context) (string, bool, error) { return c.LoadtestKey(ctx, ns) }
-	}
-	key, from, err := loadtest.ResolveAPIKey(ctx, o.apiKeyFile, os.Getenv, secret, "Secret "+ns+"/"+cluster.LoadtestKeySecret)
-	switch {
-	case err != nil && o.apiKeyFile != "":
-		return &UsageError{Err: err}
-	case err != nil:
-		fmt.Fprintf(errOut, "warning: no API key (%v): requests carry no credentials\n", err)
-	case key == "":
-		fmt.Fprintf(errOut, "note: no API key (--api-key-file, $%s, Secret %s/%s): requests carry no credentials\n", loadtest.APIKeyEnv, ns, cluster.LoadtestKeySecret)
-	default:
-		fmt.Fprintf(errOut, "API key: from %s\n", from)
+	key, err := resolveLoadKey(ctx, errOut, c, ns, o.apiKeyFile)
+	if err != nil {
+		return err
 	}
 	cfg.APIKey = key
 
@@ -448,4 +437,32 @@ func writeLoadtestPNG(f *os.File, rep *loadtest.Report, gw, worker string) error
 		return fmt.Errorf("--png %s: %w", f.Name(), err)
 	}
 	return nil
+}
+
+// apiKeyFileHelp is --api-key-file's help, for every command that sends
+// the load test's requests (loadtest, calibrate).
+const apiKeyFileHelp = "file holding the gateway API key sent as Authorization: Bearer (default: $" + loadtest.APIKeyEnv + ", else the Secret " + cluster.LoadtestKeySecret + " that setup --create-secrets makes, when there is a cluster)"
+
+// resolveLoadKey finds the API key the generated requests carry
+// (loadtest.ResolveAPIKey: --api-key-file, $VOICEASSIST_API_KEY, the
+// cluster's Secret) and says on errOut where it came from. A key file that
+// cannot be read is a usage error; no key at all is a warning, not an
+// error: a gateway that allows unauthenticated requests needs none.
+func resolveLoadKey(ctx context.Context, errOut io.Writer, c *cluster.Client, ns, file string) (string, error) {
+	var secret loadtest.SecretKey
+	if c != nil {
+		secret = func(ctx context.Context) (string, bool, error) { return c.LoadtestKey(ctx, ns) }
+	}
+	key, from, err := loadtest.ResolveAPIKey(ctx, file, os.Getenv, secret, "Secret "+ns+"/"+cluster.LoadtestKeySecret)
+	switch {
+	case err != nil && file != "":
+		return "", &UsageError{Err: err}
+	case err != nil:
+		fmt.Fprintf(errOut, "warning: no API key (%v): requests carry no credentials\n", err)
+	case key == "":
+		fmt.Fprintf(errOut, "note: no API key (--api-key-file, $%s, Secret %s/%s): requests carry no credentials\n", loadtest.APIKeyEnv, ns, cluster.LoadtestKeySecret)
+	default:
+		fmt.Fprintf(errOut, "API key: from %s\n", from)
+	}
+	return key, nil
 }

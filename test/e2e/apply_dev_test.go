@@ -45,7 +45,7 @@ func TestApplyDev(t *testing.T) {
 	// 1. Every field we sent is in the stored object, with our value.
 	for _, u := range r.objs {
 		s := got[ref(u)]
-		for _, d := range subsetDiff(u.Object, s.Object) {
+		for _, d := range subsetDiff(asStored(t, u), s.Object) {
 			t.Errorf("%s: %s", ref(u), d)
 		}
 		if !slices.ContainsFunc(s.GetManagedFields(), func(f metav1.ManagedFieldsEntry) bool {

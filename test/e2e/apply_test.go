@@ -4,10 +4,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -151,6 +153,33 @@ func applyAll(ctx context.Context, t *testing.T, objs []*unstructured.Unstructur
 // API server returned) lacks or holds with another value: the server
 // accepted our numbers iff it is empty. Quantities compare by value, since
 // the server writes them canonically ("2000m" comes back as "2").
+// asStored is u's content as the API server stores it: a Secret's .data
+// values are base64, which kustomize's secretGenerator wraps at 76
+// characters; the server decodes them (line breaks ignored, as
+// encoding/json does for []byte) and writes them back unwrapped.
+func asStored(t *testing.T, u *unstructured.Unstructured) map[string]any {
+	t.Helper()
+	if u.GetKind() != "Secret" {
+		return u.Object
+	}
+	c := u.DeepCopy()
+	data, _, err := unstructured.NestedStringMap(c.Object, "data")
+	if err != nil {
+		t.Fatalf("%s: .data: %v", ref(u), err)
+	}
+	for k, v := range data {
+		b, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\n", "", "\r", "").Replace(v))
+		if err != nil {
+			t.Fatalf("%s: .data.%s is not base64: %v", ref(u), k, err)
+		}
+		data[k] = base64.StdEncoding.EncodeToString(b)
+	}
+	if len(data) > 0 {
+		must(t, unstructured.SetNestedStringMap(c.Object, data, "data"))
+	}
+	return c.Object
+}
+
 func subsetDiff(want, got any) []string {
 	var diffs []string
 	var walk func(path string, w, g any)

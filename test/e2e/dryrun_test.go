@@ -58,7 +58,7 @@ func TestDryRunStagingProd(t *testing.T) {
 			got := applyAll(ctx, t, rest, true)
 			for _, u := range rest {
 				if s, ok := got[ref(u)]; ok {
-					for _, d := range subsetDiff(u.Object, s.Object) {
+					for _, d := range subsetDiff(asStored(t, u), s.Object) {
 						t.Errorf("%s: %s", ref(u), d)
 					}
 				}
