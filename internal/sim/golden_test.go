@@ -100,17 +100,24 @@ func TestGoldenResults(t *testing.T) {
 				gc.seeds = gc.seeds[:1] // a 7-day run takes seconds under -race; one seed checks the same code
 			}
 			cfg := gc.cfg(t)
-			for _, seed := range gc.seeds {
-				cfg.Seed = seed
-				r, err := Simulate(cfg)
-				if err != nil {
-					t.Fatal(err)
+			// and the same runs given their arrivals drawn beforehand, as a search shares them
+			shared, err := NewArrivals(cfg, gc.seeds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, seed := range gc.seeds {
+				for _, arr := range []*Arrivals{nil, shared[k]} {
+					cfg.Seed, cfg.Arrivals = seed, arr
+					r, err := Simulate(cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := json.MarshalIndent(r, "", "  ")
+					if err != nil {
+						t.Fatal(err)
+					}
+					compareGolden(t, fmt.Sprintf("golden-%s-seed%d.json", gc.name, seed), append(got, '\n'))
 				}
-				got, err := json.MarshalIndent(r, "", "  ")
-				if err != nil {
-					t.Fatal(err)
-				}
-				compareGolden(t, fmt.Sprintf("golden-%s-seed%d.json", gc.name, seed), append(got, '\n'))
 			}
 		})
 	}
@@ -158,5 +165,22 @@ func compareGolden(t *testing.T, name string, got []byte) {
 			}
 		}
 		t.Fatalf("%s differs: %d lines, want %d", path, len(gl), len(wl))
+	}
+}
+
+// Arrivals drawn for another run are refused, not silently used.
+func TestArrivalsMustFit(t *testing.T) {
+	cfg := Config{Label: "prod", Set: envSet(t, "prod"), Params: DefaultParams(), Scenario: mustScenario(t, "spike"), Seed: 1}
+	arr, err := NewArrivals(cfg, []uint64{2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Arrivals = arr[0]
+	if _, err := Simulate(cfg); err == nil {
+		t.Error("a run of seed 1 took the arrivals of seed 2")
+	}
+	cfg.Seed, cfg.Duration = 2, 600
+	if _, err := Simulate(cfg); err == nil {
+		t.Error("a 600 s run took the arrivals of a 1 h one")
 	}
 }

@@ -34,6 +34,10 @@ type Config struct {
 	// Phases place the scrapes and the HPA sync within their periods; nil
 	// takes DefaultPhases.
 	Phases *Phases
+	// Arrivals are this run's arrivals drawn beforehand (NewArrivals with
+	// this Seed, Scenario, Duration and Params), read and not changed, so
+	// that runs under one seed can share them; nil: the run draws its own.
+	Arrivals *Arrivals
 }
 
 // Sim is a prepared run. Run may be called once.
@@ -51,6 +55,7 @@ type Sim struct {
 	// the deployment, service times in the worker model), so that a change
 	// to one deployment does not move the other's figures.
 	gwArrivals, wkArrivals rng
+	arr                    *Arrivals // or drawn beforehand
 	exp                    exporter
 	pipeline               PipelineInEffect
 	resolution, gwScrape   int64
@@ -110,9 +115,12 @@ func New(cfg Config) (*Sim, error) {
 			}
 		}
 	}
-	s.duration = cfg.Duration
-	if s.duration <= 0 {
-		s.duration = s.sc.Duration
+	_, s.duration = span(cfg)
+	if a := cfg.Arrivals; a != nil && s.sc.replay == nil {
+		if err := a.fits(cfg); err != nil {
+			return nil, err
+		}
+		s.arr = a
 	}
 	s.sample = cfg.SampleSeconds
 	if s.sample <= 0 {
@@ -240,6 +248,10 @@ func (s *Sim) Run() *Result {
 			// the measured arrivals themselves; no load before the run
 			n, j := r.arrivals(t)
 			rps, jobRate, reqs, jobs = float64(n), float64(j), float64(n), j
+		} else if a := s.arr; a != nil {
+			i := t - a.from
+			rps, jobRate = a.rates.rps[i], a.rates.jobs[i]
+			reqs, jobs = float64(a.reqs[i]), int64(a.jobs[i])
 		} else {
 			rps, jobRate = s.sc.rates(float64(max(t, 0)), &s.p)
 			reqs = s.gwArrivals.poisson(rps)
