@@ -246,6 +246,9 @@ func (d *deployment) victim(t int64) *pod {
 // reap removes pods whose process has exited, keeping creation order.
 // Worker pods hand their unfinished jobs back to the queue.
 func (d *deployment) reap(t int64, q *jobQueue) {
+	if int(d.live) == len(d.pods) {
+		return // no pod is terminating: nothing to look at this second
+	}
 	j := 0
 	for i := range d.pods {
 		p := &d.pods[i]

@@ -184,3 +184,20 @@ func TestArrivalsMustFit(t *testing.T) {
 		t.Error("a 600 s run took the arrivals of a 1 h one")
 	}
 }
+
+// periodic falls on exactly the seconds the modulo test picks, for any
+// start, period and phase (a phase may exceed its period).
+func TestPeriodicIsModulo(t *testing.T) {
+	for _, from := range []int64{-900, -7, 0, 3} {
+		for every := int64(1); every <= 31; every += 3 {
+			for _, phase := range []int64{0, 1, 5, 10, 29, 61} {
+				p := newPeriodic(from, every, phase)
+				for s := from; s < from+200; s++ {
+					if got, want := p.due(s), mod(s, every) == phase%every; got != want {
+						t.Fatalf("from %d every %d phase %d: due(%d) = %v, want %v", from, every, phase, s, got, want)
+					}
+				}
+			}
+		}
+	}
+}
