@@ -172,6 +172,7 @@ func New(cfg Config) (*Sim, error) {
 	if s.wm, err = newWorkerModel(&s.p.Worker, s.wk, newRNG(cfg.Seed, streamWorkerService)); err != nil {
 		return nil, err
 	}
+	s.wm.shared = s.arr
 	q := newQuota(cfg.Set, s.gw.namespace, GatewayName, WorkerName)
 	if len(q.limits) > 0 {
 		s.gw.quota, s.wk.quota = q, q
