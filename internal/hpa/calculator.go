@@ -287,24 +287,40 @@ func (c *Calculator) ResourceReplicas(now time.Time, currentReplicas int32, targ
 	if len(pods) == 0 {
 		return 0, 0, 0, ErrNoPods
 	}
-	t := c.tally(pods, metrics, resource, now)
-	// Entries left after removing ignored and unready pods' samples: ready
-	// pods plus samples of pods not in the list.
-	remaining := t.readyCount + (len(metrics) - t.podsWithSample)
-	if remaining == 0 {
-		return 0, 0, 0, ErrNoReadyMetrics
-	}
-
-	// Requests of every listed pod must be known (calculateRequests).
+	// The tally and the requests of every listed pod (calculateRequests)
+	// in one pass over the pods: one metric lookup and one classification
+	// per pod, where a pass for each did both twice. Upstream checks the
+	// ready metrics before the requests: the first request error is kept
+	// and returned after that check, as upstream would return it.
+	var t tally
 	var readyReq, missingReq, unreadyReq, missingFallback int64
+	var reqErr error
 	fallbackUtilization := int64(max(100, targetUtilization))
 	for i := range pods {
+		s, found := metrics[pods[i].Name]
+		if found {
+			t.podsWithSample++
+			t.podSampleSum += s.Value
+		}
+		class := c.classify(&pods[i], s, found, resource, now)
+		switch class {
+		case PodReady:
+			t.readyCount++
+			t.readySum += s.Value
+		case PodUnready:
+			t.unreadyCount++
+		case PodMissing:
+			t.missingCount++
+		}
+		if reqErr != nil {
+			continue
+		}
 		r, err := PodRequest(&pods[i], container, resource)
 		if err != nil {
-			return 0, 0, 0, err
+			reqErr = err
+			continue
 		}
-		s, found := metrics[pods[i].Name]
-		switch c.classify(&pods[i], s, found, resource, now) {
+		switch class {
 		case PodReady:
 			readyReq += r
 		case PodMissing:
@@ -313,6 +329,15 @@ func (c *Calculator) ResourceReplicas(now time.Time, currentReplicas int32, targ
 		case PodUnready:
 			unreadyReq += r
 		}
+	}
+	// Entries left after removing ignored and unready pods' samples: ready
+	// pods plus samples of pods not in the list.
+	remaining := t.readyCount + (len(metrics) - t.podsWithSample)
+	if remaining == 0 {
+		return 0, 0, 0, ErrNoReadyMetrics
+	}
+	if reqErr != nil {
+		return 0, 0, 0, reqErr
 	}
 
 	if readyReq == 0 {

@@ -1,6 +1,7 @@
 package hpa
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -378,5 +379,34 @@ func TestBehaviorRules(t *testing.T) {
 	}
 	if got := MinReplicas(&autoscalingv2.HorizontalPodAutoscaler{}); got != 1 {
 		t.Errorf("MinReplicas of an unset field: %d, want 1", got)
+	}
+}
+
+// ResourceReplicas checks the ready metrics before the requests, as
+// upstream does: with no ready pod's sample and a pod without a request
+// the error is ErrNoReadyMetrics; with a ready sample it is the request's.
+func TestResourceReplicasErrorOrder(t *testing.T) {
+	now := time.Date(2025, 1, 1, 1, 0, 0, 0, time.UTC)
+	long := now.Add(-time.Hour)
+	pod := func(name string, ready corev1.ConditionStatus, request bool) Pod {
+		c := Container{Name: "app", Requests: map[corev1.ResourceName]int64{}}
+		if request {
+			c.Requests[corev1.ResourceCPU] = 100
+		}
+		return Pod{Name: name, Phase: corev1.PodRunning, Ready: ready, StartTime: long, ReadyTransitionTime: long, Containers: []Container{c}}
+	}
+	c := DefaultCalculator()
+	sample := Sample{Value: 50, Timestamp: now, Window: time.Minute}
+	// a: unready, sampled; b: no request, no sample
+	pods := []Pod{pod("a", corev1.ConditionFalse, true), pod("b", corev1.ConditionTrue, false)}
+	_, _, _, err := c.ResourceReplicas(now, 2, 50, corev1.ResourceCPU, "", DefaultTolerances(), pods, PodMetrics{"a": sample})
+	if !errors.Is(err, ErrNoReadyMetrics) {
+		t.Errorf("no ready sample and a missing request: %v, want ErrNoReadyMetrics", err)
+	}
+	// a: ready, sampled; b: no request
+	pods[0].Ready = corev1.ConditionTrue
+	_, _, _, err = c.ResourceReplicas(now, 2, 50, corev1.ResourceCPU, "", DefaultTolerances(), pods, PodMetrics{"a": sample})
+	if err == nil || !strings.Contains(err.Error(), "missing request for cpu in container app of Pod b") {
+		t.Errorf("a ready sample and a missing request: %v, want the missing request", err)
 	}
 }

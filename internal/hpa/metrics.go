@@ -46,13 +46,13 @@ func (c *Controller) ComputeReplicasForMetric(hpa *autoscalingv2.HorizontalPodAu
 			return failed(ReasonFailedGetResourceMetric, "failed to get resource metric value: %v", errors.New("resource metric source is not set"))
 		}
 		return c.resourceProposal(now, specReplicas, spec.Resource.Name, "", spec.Resource.Target, tol, obs, ReasonFailedGetResourceMetric,
-			"failed to get "+string(spec.Resource.Name)+" resource metric value: %v")
+			string(spec.Resource.Name), "resource")
 	case autoscalingv2.ContainerResourceMetricSourceType:
 		if spec.ContainerResource == nil {
 			return failed(ReasonFailedGetContainerResourceMetric, "failed to get container metric value: %v", errors.New("container resource metric source is not set"))
 		}
 		return c.resourceProposal(now, specReplicas, spec.ContainerResource.Name, spec.ContainerResource.Container, spec.ContainerResource.Target, tol, obs,
-			ReasonFailedGetContainerResourceMetric, "failed to get "+spec.ContainerResource.Container+" container metric value: %v")
+			ReasonFailedGetContainerResourceMetric, spec.ContainerResource.Container, "container")
 	case autoscalingv2.PodsMetricSourceType:
 		if spec.Pods == nil || spec.Pods.Target.AverageValue == nil {
 			return failed(ReasonFailedGetPodsMetric, "failed to get pods metric value: %v", errors.New("invalid pods metric source: no average value target"))
@@ -120,27 +120,46 @@ func failed(reason, format string, err error) MetricProposal {
 	return MetricProposal{Err: fmt.Errorf(format, err), Reason: reason}
 }
 
+// utilizationMetric names the proposal of a resource's Utilization target;
+// the common resources' names are constants, so that a sync that succeeds
+// does not build the string (a simulation syncs millions of times).
+func utilizationMetric(resource corev1.ResourceName) string {
+	switch resource {
+	case corev1.ResourceCPU:
+		return "cpu resource utilization (percentage of request)"
+	case corev1.ResourceMemory:
+		return "memory resource utilization (percentage of request)"
+	}
+	return string(resource) + " resource utilization (percentage of request)"
+}
+
+// resourceProposal is a Resource or ContainerResource metric's proposal.
+// A failure's message is "failed to get <subject> <kind> metric value: ...",
+// built only when it fails.
 func (c *Controller) resourceProposal(now time.Time, current int32, resource corev1.ResourceName, container string, target autoscalingv2.MetricTarget,
-	tol Tolerances, obs *Observation, reason, format string) MetricProposal {
+	tol Tolerances, obs *Observation, reason, subject, kind string) MetricProposal {
+	fail := func(err error) MetricProposal {
+		return failed(reason, "failed to get "+subject+" "+kind+" metric value: %v", err)
+	}
 	if obs.Err != nil {
-		return failed(reason, format, fmt.Errorf("unable to get metrics for resource %s: %v", resource, obs.Err))
+		return fail(fmt.Errorf("unable to get metrics for resource %s: %v", resource, obs.Err))
 	}
 	if target.AverageValue != nil {
 		r, _, err := c.RawResourceReplicas(now, current, target.AverageValue.MilliValue(), resource, tol, obs.Pods, obs.PodMetrics)
 		if err != nil {
-			return failed(reason, format, fmt.Errorf("failed to get %s usage: %v", resource, err))
+			return fail(fmt.Errorf("failed to get %s usage: %v", resource, err))
 		}
 		return MetricProposal{Metric: string(resource) + " resource", Replicas: r}
 	}
 	if target.AverageUtilization == nil {
-		return failed(reason, format, errors.New("invalid resource metric source: neither an average utilization target nor an average value (usage) target was set"))
+		return fail(errors.New("invalid resource metric source: neither an average utilization target nor an average value (usage) target was set"))
 	}
 	r, _, _, err := c.ResourceReplicas(now, current, *target.AverageUtilization, resource, container, tol, obs.Pods, obs.PodMetrics)
 	if err != nil {
-		return failed(reason, format, fmt.Errorf("failed to get %s utilization: %v", resource, err))
+		return fail(fmt.Errorf("failed to get %s utilization: %v", resource, err))
 	}
 	if container != "" {
 		return MetricProposal{Metric: string(resource) + " container resource utilization (percentage of request)", Replicas: r}
 	}
-	return MetricProposal{Metric: string(resource) + " resource utilization (percentage of request)", Replicas: r}
+	return MetricProposal{Metric: utilizationMetric(resource), Replicas: r}
 }

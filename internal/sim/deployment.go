@@ -54,7 +54,10 @@ type deployment struct {
 
 	// metrics-server's latest scrape and the adapter's answer, as the HPA reads them
 	cpuMetrics, memMetrics, rpsMetrics hpa.PodMetrics
-	hpaPods                            []hpa.Pod
+	// msGone: a pod was removed since metrics-server's last scrape, whose
+	// samples must leave cpuMetrics and memMetrics
+	msGone  bool
+	hpaPods []hpa.Pod
 	// averages of the same samples, for display: millicores, MiB, req/s
 	cpuAvg, memAvg, rpsAvg float64
 }
@@ -246,6 +249,9 @@ func (d *deployment) victim(t int64) *pod {
 // reap removes pods whose process has exited, keeping creation order.
 // Worker pods hand their unfinished jobs back to the queue.
 func (d *deployment) reap(t int64, q *jobQueue) {
+	if int(d.live) == len(d.pods) {
+		return // no pod is terminating: nothing to look at this second
+	}
 	j := 0
 	for i := range d.pods {
 		p := &d.pods[i]
@@ -258,6 +264,7 @@ func (d *deployment) reap(t int64, q *jobQueue) {
 					q.pushFront(p.slots[k].arrival)
 				}
 			}
+			d.msGone = true
 			continue
 		}
 		if i != j {
@@ -271,9 +278,18 @@ func (d *deployment) reap(t int64, q *jobQueue) {
 // scrapeMetricsServer is one metrics-server scrape at t: every running pod
 // scraped twice or more reports its CPU rate since the previous scrape and
 // its memory now. Values are milli-units as the resource metrics API gives.
+//
+// A pod scraped once is scraped at every later scrape until it is removed
+// (it keeps running), so the samples of a scrape are a superset of the
+// last one's unless a pod was removed: only then are the maps cleared, and
+// otherwise every sample is overwritten (clearing them at every scrape was
+// about 3 % of a run).
 func (d *deployment) scrapeMetricsServer(t int64) {
-	clear(d.cpuMetrics)
-	clear(d.memMetrics)
+	if d.msGone {
+		clear(d.cpuMetrics)
+		clear(d.memMetrics)
+		d.msGone = false
+	}
 	var cpuSum, memSum float64
 	for i := range d.pods {
 		p := &d.pods[i]

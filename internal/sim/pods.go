@@ -45,6 +45,18 @@ type pod struct {
 
 	// worker job slots
 	slots [maxConcurrency]slot
+
+	// the HPA's view of the pod as last built, and what it was built from
+	hp    hpa.Pod
+	hpKey hpaKey
+}
+
+// hpaKey is what the HPA's view of a pod depends on besides its constant
+// name and creation: its state at the sync and the fields that move it.
+type hpaKey struct {
+	state                  int8 // 0: not built; 1 pending, 2 ready, 3 running and not ready
+	deleted                bool
+	readyAt, notReadySince int64
 }
 
 type promSample struct {
@@ -106,8 +118,25 @@ var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func at(t int64) time.Time { return epoch.Add(time.Duration(t) * time.Second) }
 
-// hpaPod is what the pod lister would give the HPA for p at t.
+// hpaPod is what the pod lister would give the HPA for p at t. The view
+// changes only when the pod starts running, becomes ready, is deleted or
+// restarts, so it is kept and built again only then (building every pod's
+// at every sync was about 6 % of a run).
 func (p *pod) hpaPod(t int64, containers []hpa.Container) hpa.Pod {
+	key := hpaKey{state: 3, deleted: p.deleted, readyAt: p.readyAt, notReadySince: p.notReadySince}
+	switch {
+	case t < p.runningAt:
+		key.state = 1
+	case t >= p.readyAt:
+		key.state = 2
+	}
+	if key != p.hpKey {
+		p.hp, p.hpKey = p.buildHPAPod(t, containers), key
+	}
+	return p.hp
+}
+
+func (p *pod) buildHPAPod(t int64, containers []hpa.Container) hpa.Pod {
 	hp := hpa.Pod{
 		Name:                p.name,
 		Phase:               corev1.PodRunning,

@@ -9,13 +9,20 @@ import (
 // (arrivals, service times, start-up times) has its own stream, so that a
 // parameter change in one does not reshuffle the others.
 type rng struct {
-	r *rand.Rand
+	r   *rand.Rand
+	src *rand.PCG // r's state, which a copy continues exactly (rand.Rand keeps none of its own)
 	// the last small Poisson mean and its exp(-λ), reused while λ is unchanged
 	lastLambda, lastExp *float64
 }
 
 func newRNG(seed uint64, stream uint64) rng {
-	return rng{r: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15^stream)), lastLambda: new(float64), lastExp: new(float64)}
+	return fromPCG(*rand.NewPCG(seed, 0x9e3779b97f4a7c15^stream))
+}
+
+// fromPCG is a stream that continues from state.
+func fromPCG(state rand.PCG) rng {
+	src := &state
+	return rng{r: rand.New(src), src: src, lastLambda: new(float64), lastExp: new(float64)}
 }
 
 // poisson draws a Poisson count with mean lambda: Knuth's product method

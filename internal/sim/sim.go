@@ -34,6 +34,10 @@ type Config struct {
 	// Phases place the scrapes and the HPA sync within their periods; nil
 	// takes DefaultPhases.
 	Phases *Phases
+	// Arrivals are this run's arrivals drawn beforehand (NewArrivals with
+	// this Seed, Scenario, Duration and Params), read and not changed, so
+	// that runs under one seed can share them; nil: the run draws its own.
+	Arrivals *Arrivals
 }
 
 // Sim is a prepared run. Run may be called once.
@@ -51,6 +55,7 @@ type Sim struct {
 	// the deployment, service times in the worker model), so that a change
 	// to one deployment does not move the other's figures.
 	gwArrivals, wkArrivals rng
+	arr                    *Arrivals // or drawn beforehand
 	exp                    exporter
 	pipeline               PipelineInEffect
 	resolution, gwScrape   int64
@@ -110,9 +115,12 @@ func New(cfg Config) (*Sim, error) {
 			}
 		}
 	}
-	s.duration = cfg.Duration
-	if s.duration <= 0 {
-		s.duration = s.sc.Duration
+	_, s.duration = span(cfg)
+	if a := cfg.Arrivals; a != nil && s.sc.replay == nil {
+		if err := a.fits(cfg); err != nil {
+			return nil, err
+		}
+		s.arr = a
 	}
 	s.sample = cfg.SampleSeconds
 	if s.sample <= 0 {
@@ -164,6 +172,7 @@ func New(cfg Config) (*Sim, error) {
 	if s.wm, err = newWorkerModel(&s.p.Worker, s.wk, newRNG(cfg.Seed, streamWorkerService)); err != nil {
 		return nil, err
 	}
+	s.wm.shared = s.arr
 	q := newQuota(cfg.Set, s.gw.namespace, GatewayName, WorkerName)
 	if len(q.limits) > 0 {
 		s.gw.quota, s.wk.quota = q, q
@@ -227,10 +236,35 @@ func findDeployment(set *kube.Set, name string, k kind, pending, startup, burst 
 
 func mod(t, m int64) int64 { return ((t % m) + m) % m }
 
+// periodic is an activity every `every` seconds at phase within its period:
+// at the seconds t with mod(t, every) == phase%every. It keeps its next
+// second, so that the per-second loop compares where it would divide (four
+// modulo operations a second were about 6 % of a run).
+type periodic struct{ next, every int64 }
+
+// newPeriodic starts the activity at its first second from on.
+func newPeriodic(from, every, phase int64) periodic {
+	return periodic{next: from + mod(phase-from, every), every: every}
+}
+
+// due says whether the activity falls at t; t rises by 1 between calls.
+func (p *periodic) due(t int64) bool {
+	if t != p.next {
+		return false
+	}
+	p.next += p.every
+	return true
+}
+
 // Run simulates from -warmup to the duration in 1 s steps and returns the result.
 func (s *Sim) Run() *Result {
 	q := &s.wm.queue
-	for t := -s.p.Run.WarmupSeconds; t < s.duration; t++ {
+	start := -s.p.Run.WarmupSeconds
+	metricsServer := newPeriodic(start, s.resolution, s.phases.MetricsServer)
+	gwScrape := newPeriodic(start, s.gwScrape, s.phases.Scrape)
+	qScrape := newPeriodic(start, s.qScrape, s.phases.Scrape)
+	sync := newPeriodic(start, s.syncEvery, s.phases.Sync)
+	for t := start; t < s.duration; t++ {
 		if t == 0 {
 			s.wm.late = 0 // count from the end of the warm-up
 		}
@@ -240,6 +274,10 @@ func (s *Sim) Run() *Result {
 			// the measured arrivals themselves; no load before the run
 			n, j := r.arrivals(t)
 			rps, jobRate, reqs, jobs = float64(n), float64(j), float64(n), j
+		} else if a := s.arr; a != nil {
+			i := t - a.from
+			rps, jobRate = a.rates.rps[i], a.rates.jobs[i]
+			reqs, jobs = float64(a.reqs[i]), int64(a.jobs[i])
 		} else {
 			rps, jobRate = s.sc.rates(float64(max(t, 0)), &s.p)
 			reqs = s.gwArrivals.poisson(rps)
@@ -256,17 +294,17 @@ func (s *Sim) Run() *Result {
 		p95, served, dropped := s.gm.step(s.gw, t, reqs, q)
 		done := s.wm.step(s.wk, t, jobs+burst)
 
-		if mod(t, s.resolution) == s.phases.MetricsServer%s.resolution {
+		if metricsServer.due(t) {
 			s.gw.scrapeMetricsServer(t)
 			s.wk.scrapeMetricsServer(t)
 		}
-		if mod(t, s.gwScrape) == s.phases.Scrape%s.gwScrape {
+		if gwScrape.due(t) {
 			s.gw.scrapePrometheus(t)
 		}
-		if mod(t, s.qScrape) == s.phases.Scrape%s.qScrape {
+		if qScrape.due(t) {
 			s.exp = exporter{depth: q.depth, age: q.oldestAge(t)}
 		}
-		if mod(t, s.syncEvery) == s.phases.Sync%s.syncEvery {
+		if sync.due(t) {
 			s.gw.queryAdapter(t, s.window)
 			for _, a := range s.scalers {
 				from := a.dep.spec

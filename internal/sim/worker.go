@@ -21,6 +21,10 @@ type workerModel struct {
 	queue jobQueue
 	g     rng
 	svc   logNormal
+	// shared are service times drawn beforehand from g's stream; next is
+	// the first not taken (nil: g draws)
+	shared *Arrivals
+	next   int
 	// fullSpeed is the speed of a pod with every slot busy (1: its CPU suffices).
 	fullSpeed float64
 
@@ -42,6 +46,19 @@ func (m *workerModel) speed(d *deployment, busy int) float64 {
 		return 1
 	}
 	return min(1, (d.cpuAvail-m.p.IdleCPU)/(float64(busy)*m.p.CPUPerJob))
+}
+
+// service draws the next job's service time: the shared draws while they
+// last, then the stream from where they end.
+func (m *workerModel) service() float64 {
+	if a := m.shared; a != nil {
+		if m.next < len(a.svc) {
+			m.next++
+			return a.svc[m.next-1]
+		}
+		m.g, m.shared = fromPCG(a.svcRest), nil
+	}
+	return m.svc.draw(m.g)
 }
 
 // perPod is the jobs per second one ready worker completes at full load.
@@ -106,7 +123,7 @@ func (m *workerModel) step(d *deployment, t int64, arrivals int64) (done int64) 
 				if float64(t-arrival) > m.p.WaitSLOSeconds {
 					m.late++
 				}
-				svc := m.svc.draw(m.g)
+				svc := m.service()
 				if svc > avail {
 					*s = slot{busy: true, remaining: svc - avail, arrival: arrival}
 					avail = 0

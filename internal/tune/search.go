@@ -99,12 +99,18 @@ func Run(ctx context.Context, o Options) (*Search, error) {
 		batch = append(batch, Evaluated{Setting: v, Origin: origin})
 		return true
 	}
+	// Every setting runs on the same arrivals under a given seed: draw them
+	// once per seed and share them (read-only) between the runs.
+	arr, err := sim.NewArrivals(o.Base, o.Seeds)
+	if err != nil {
+		return nil, err
+	}
 	add(o.Space.Current(), "current")
 	nSample := max(0, (o.Candidates+1)/2-1)
 	for _, v := range latinHypercube(o.Space, nSample, rng) {
 		add(v, "sample")
 	}
-	if err := s.evaluate(ctx, o, batch); err != nil {
+	if err := s.evaluate(ctx, o, arr, batch); err != nil {
 		return nil, err
 	}
 	left := o.Candidates - len(s.Evaluated)
@@ -126,7 +132,7 @@ func Run(ctx context.Context, o Options) (*Search, error) {
 			}
 			add(v, "refine "+strconv.Itoa(r))
 		}
-		if err := s.evaluate(ctx, o, batch); err != nil {
+		if err := s.evaluate(ctx, o, arr, batch); err != nil {
 			return nil, err
 		}
 		left = o.Candidates - len(s.Evaluated)
@@ -165,8 +171,9 @@ func latinHypercube(sp *Space, n int, rng *rand.Rand) []Setting {
 }
 
 // evaluate simulates the batch under every seed on a pool of workers, one
-// job per setting and seed, and appends it to s.Evaluated.
-func (s *Search) evaluate(ctx context.Context, o Options, batch []Evaluated) error {
+// job per setting and seed, and appends it to s.Evaluated. arr[k] are the
+// arrivals under Seeds[k].
+func (s *Search) evaluate(ctx context.Context, o Options, arr []*sim.Arrivals, batch []Evaluated) error {
 	for i := range batch {
 		for d := range batch[i].Summaries {
 			batch[i].Summaries[d] = make([]sim.Summary, len(o.Seeds))
@@ -175,7 +182,7 @@ func (s *Search) evaluate(ctx context.Context, o Options, batch []Evaluated) err
 	err := pool(ctx, o.Workers, len(batch), len(o.Seeds), func(e, k int) error {
 		cfg := o.Base
 		cfg.Set = o.Space.Apply(batch[e].Setting)
-		cfg.Seed = o.Seeds[k]
+		cfg.Seed, cfg.Arrivals = o.Seeds[k], arr[k]
 		cfg.SampleSeconds = summaryOnly(cfg)
 		r, err := sim.Simulate(cfg)
 		if err != nil {
