@@ -21,7 +21,7 @@ import (
 
 // TestLoadtestSpike runs `vactl loadtest api` itself, the binary built from
 // cmd/vactl, against the scaling overlay (gateway 3–7 pods at a fifth of
-// the CPU) with simulate's spike shape: POST /v1/analyze with 1 s 16 kHz
+// the CPU) with simulate's spike shape: POST /v1/analyze with 3 s 16 kHz
 // WAVs (the node agent enforces the pods' CPU limits) at 5 req/s, at 20 s up to 4x (20 req/s, half TestScaleGateway's
 // rate: the pods' 50m CPU request is exceeded many times over at either)
 // within 10 s, held 90 s (the gateway reaches its maximum within about
@@ -42,7 +42,9 @@ import (
 //     exit code is checked against the verdict rather than required to be 0.
 //     The node agent enforces the pods' 200m CPU limits (cgroups): 4 s
 //     44.1 kHz clips (≈ 0.1 CPU-s each) at 20 req/s need 2 CPUs, more than
-//     3–7 such pods have, so the clips are 1 s at 16 kHz (≈ 1/11 of it);
+//     3–7 such pods have, so the clips are 3 s at 16 kHz: on an idle
+//     machine a 1 s clip costs about 4 ms, and 20 req/s of them (27m per
+//     pod, 53 % of the 50m request) never asked for a scale-up;
 //   - the gateway HPA scaled up (a first scale-up time, a peak above 3), and
 //     came back to its minimum within the cool-down;
 //   - the timeline has the HPA's CPU metric and the worker HPA's External
@@ -68,7 +70,7 @@ func TestLoadtestSpike(t *testing.T) {
 	png := filepath.Join(t.TempDir(), "spike.png")
 	args := []string{"loadtest", "api", "--via", "endpoints",
 		"--profile", "spike", "--rate", "5", "--factor", "4", "--start", "20s", "--rise", "10s", "--hold", "90s",
-		"--mix", "1s", "--sample-rate", "16000", "--slo", "errors=5%", "--env", "dev", "-o", "json", "--png", png,
+		"--mix", "3s", "--sample-rate", "16000", "--slo", "errors=5%", "--env", "dev", "-o", "json", "--png", png,
 		"--disrupt", "evict-one", "--disrupt-every", "60s", "--disrupt-max", "2"}
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
