@@ -1,15 +1,14 @@
 package sim
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/voiceassist/autoscaling/internal/testenv"
 )
 
 // update rewrites the golden files: go test ./internal/sim/ -run Golden -update
@@ -145,29 +144,7 @@ func TestGoldenSpikeTimeline1s(t *testing.T) {
 
 func compareGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		gl, wl := bytes.Split(got, []byte("\n")), bytes.Split(want, []byte("\n"))
-		for i := 0; i < len(gl) && i < len(wl); i++ {
-			if !bytes.Equal(gl[i], wl[i]) {
-				t.Fatalf("%s differs at line %d:\n got  %s\n want %s", path, i+1, gl[i], wl[i])
-			}
-		}
-		t.Fatalf("%s differs: %d lines, want %d", path, len(gl), len(wl))
-	}
+	testenv.CompareGolden(t, name, got, *update)
 }
 
 // Arrivals drawn for another run are refused, not silently used.
